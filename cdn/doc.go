@@ -1,0 +1,61 @@
+// Package cdn is Lectern's edge: a caching reverse proxy that sits in front of any HTTP upstream (the
+// origin, or another edge) and serves students from memory.
+//
+// # Cache semantics
+//
+// The edge is a shared cache in the sense of RFC 9111, reduced to what HLS delivery needs today:
+//
+//   - Only GET and HEAD use the cache. HEAD is answered from a stored GET response; a HEAD miss is
+//     forwarded as HEAD and not stored. Other methods are forwarded untouched, and a successful unsafe
+//     method (POST, PUT, DELETE, PATCH) invalidates the stored response for its URL.
+//   - The cache key is the URL path and query. Requests do not differ by method, host or headers,
+//     except through Vary: one variant per key is kept, and a request whose Vary'd headers differ from
+//     the stored variant is a miss that replaces it.
+//   - A response is stored only when it is a 200 with explicit freshness (s-maxage, else max-age, else
+//     Expires minus Date) and carries none of no-store, no-cache, private, Set-Cookie or Vary: *. A
+//     response to a request with Authorization is stored only when it says public, s-maxage or
+//     must-revalidate. There is no heuristic freshness: an upstream that wants caching says so.
+//   - Age is the upstream's Age plus the request's round trip plus the time since the response
+//     arrived. Date is not used for age, so a skewed upstream clock cannot make entries stale early.
+//   - A fresh entry is served with Age. A stale one is revalidated with If-None-Match and
+//     If-Modified-Since: a 304 refreshes its headers and freshness, a 200 replaces it. Stale entries are
+//     never served; stale-while-revalidate and stale-if-error are later work.
+//   - Client conditionals (If-None-Match, If-Modified-Since, If-Range) and a Range are answered from the
+//     stored object (304, 206, 416) by http.ServeContent. Fills never forward them: the edge always
+//     fetches the whole object, so one fill serves every later range.
+//   - Request cache directives (no-cache, max-age=0) are ignored, as RFC 9111 permits: a reload in one
+//     browser must not turn into origin traffic for a whole region.
+//
+// # Request collapsing
+//
+// Concurrent misses of one key make exactly one upstream fetch (a fill); the others wait for it, each
+// bounded by its own request context. The fill runs detached from the client that started it, so that
+// client going away does not fail the others, and is bounded by Config.FillTimeout instead. A failed
+// fill fails every waiter at once with 502 and is not cached. Waiters are handed the response only
+// when it is fit to share: storable, or an upstream 5xx that is not private (even a no-store one,
+// since it is never kept beyond the fill), which fails them fast. Otherwise, as for an uncacheable
+// or oversized response, each waiter makes its own request (X-Cache: BYPASS). Requests with
+// Authorization never join or lead a collapsed fill.
+//
+// In this version waiters receive the complete object; streaming a fill to its waiters as it arrives
+// is later work.
+//
+// # Memory tier
+//
+// Entries live in an otter W-TinyLFU cache bounded in bytes (body plus headers plus a fixed overhead
+// per entry). Objects larger than Config.MaxObjectBytes are streamed from upstream to the client
+// without being stored: the Content-Length decides up front; a response of unknown length is
+// buffered up to the limit and streamed onward once it passes it.
+//
+// # Headers
+//
+// Hop-by-hop headers (Connection and the headers it names, Keep-Alive, TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-*) are dropped in both directions. Via: 1.1 lectern-edge is added
+// in both directions, and X-Cache says how a response was produced: HIT (fresh entry), REVALIDATED
+// (stale entry refreshed by a 304), MISS (fetched by a fill) or BYPASS (not eligible for the cache).
+//
+// # Probes and metrics
+//
+// /healthz answers 200 while the process runs; /readyz answers 200 while the upstream's /healthz does.
+// [Stats] holds plain atomic counters; [Edge.Collector] exports them to Prometheus.
+package cdn

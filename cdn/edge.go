@@ -1,0 +1,308 @@
+package cdn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures an Edge. Zero values take the documented defaults.
+type Config struct {
+	// Upstream is the base URL requests are forwarded to (the origin or a parent edge); the request
+	// path is appended to its path. Required, http or https.
+	Upstream *url.URL
+	// MemoryBytes bounds the memory tier, counting bodies, headers and per-entry overhead.
+	// Default: 256 MiB.
+	MemoryBytes int64
+	// MaxObjectBytes is the largest body that is cached; larger responses are streamed through.
+	// Default: 32 MiB. Capped at MemoryBytes.
+	MaxObjectBytes int64
+	// Client sends upstream requests. The default pools connections, does not follow redirects (they
+	// are the client's to follow) and does not ask for compression on its own (Accept-Encoding is the
+	// client's, so Vary stays meaningful). A caller-supplied client is used as is.
+	Client *http.Client
+	// Logger receives a debug line per request and warnings for upstream failures.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for ages and freshness; tests move it. Default: time.Now.
+	Now func() time.Time
+	// FillTimeout bounds one fill (upstream headers and a cacheable body), which runs detached from
+	// the client that started it. Default: 30s.
+	FillTimeout time.Duration
+	// ReadyTimeout bounds the upstream probe behind /readyz. Default: 2s.
+	ReadyTimeout time.Duration
+}
+
+const (
+	defaultMemoryBytes    = 256 << 20
+	defaultMaxObjectBytes = 32 << 20
+)
+
+// Edge is the caching reverse proxy; it is an http.Handler.
+type Edge struct {
+	upstream     *url.URL
+	client       *http.Client
+	log          *slog.Logger
+	now          func() time.Time
+	maxObject    int64
+	fillTimeout  time.Duration
+	readyTimeout time.Duration
+
+	mem     *memoryTier
+	flights flightGroup
+	stats   Stats
+}
+
+// NewEdge validates cfg, fills in defaults and returns an Edge.
+func NewEdge(cfg Config) (*Edge, error) {
+	if cfg.Upstream == nil || (cfg.Upstream.Scheme != "http" && cfg.Upstream.Scheme != "https") || cfg.Upstream.Host == "" {
+		return nil, errors.New("cdn: Config.Upstream must be an absolute http or https URL")
+	}
+	if cfg.MemoryBytes <= 0 {
+		cfg.MemoryBytes = defaultMemoryBytes
+	}
+	if cfg.MaxObjectBytes <= 0 {
+		cfg.MaxObjectBytes = defaultMaxObjectBytes
+	}
+	// An entry's weight is a uint32 in otter, and an object bigger than the whole tier could never stay.
+	cfg.MaxObjectBytes = min(cfg.MaxObjectBytes, cfg.MemoryBytes, 1<<31)
+	if cfg.Client == nil {
+		cfg.Client = defaultClient()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.FillTimeout <= 0 {
+		cfg.FillTimeout = 30 * time.Second
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 2 * time.Second
+	}
+	e := &Edge{
+		upstream:     cfg.Upstream,
+		client:       cfg.Client,
+		log:          cfg.Logger,
+		now:          cfg.Now,
+		maxObject:    cfg.MaxObjectBytes,
+		fillTimeout:  cfg.FillTimeout,
+		readyTimeout: cfg.ReadyTimeout,
+		flights:      flightGroup{m: map[string]*flight{}},
+	}
+	mem, err := newMemoryTier(cfg.MemoryBytes, &e.stats)
+	if err != nil {
+		return nil, fmt.Errorf("cdn: memory tier: %w", err)
+	}
+	e.mem = mem
+	return e, nil
+}
+
+func defaultClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// An edge talks to one upstream with many concurrent requests; the default of 2 idle connections
+	// per host would reopen connections constantly.
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	t.DisableCompression = true
+	t.ResponseHeaderTimeout = 15 * time.Second
+	return &http.Client{
+		Transport:     t,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Stats returns the live counters.
+func (e *Edge) Stats() *Stats { return &e.stats }
+
+// Collector returns a Prometheus collector over Stats, for the caller to register where it wants.
+func (e *Edge) Collector() prometheus.Collector { return newCollector(&e.stats) }
+
+// result describes what a request got, for counters and logs.
+type result struct {
+	status int
+	bytes  int64
+	label  string
+}
+
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/healthz":
+		writeText(w, r, http.StatusOK, "ok\n", "")
+		return
+	case "/readyz":
+		e.serveReady(w, r)
+		return
+	}
+
+	start := time.Now()
+	var res result
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		res = e.serveCacheable(w, r)
+	case http.MethodConnect:
+		// A reverse proxy has no business tunnelling.
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, DELETE, PATCH")
+		res = writeText(w, r, http.StatusMethodNotAllowed, "method not allowed\n", cacheBypass)
+	default:
+		e.stats.Bypasses.Add(1)
+		res = e.passThrough(w, r, cacheBypass)
+		if isUnsafe(r.Method) && res.status >= 200 && res.status < 400 {
+			// RFC 9111 §4.4: a successful unsafe request may have changed the resource.
+			e.mem.remove(cacheKey(r.URL))
+		}
+	}
+	e.stats.BytesOut.Add(res.bytes)
+	e.log.LogAttrs(r.Context(), slog.LevelDebug, "edge request",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", res.status),
+		slog.String("cache", res.label), slog.Int64("bytes", res.bytes), slog.Duration("took", time.Since(start)))
+}
+
+func isUnsafe(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
+		return true
+	}
+	return false
+}
+
+// cacheKey is the URL path and query, as sent. It is the one place that decides which requests share
+// a response, so later token and CMCD stripping belongs here.
+func cacheKey(u *url.URL) string {
+	if u.RawQuery == "" {
+		return u.EscapedPath()
+	}
+	return u.EscapedPath() + "?" + u.RawQuery
+}
+
+// serveCacheable answers GET and HEAD: from a fresh entry, or through a (collapsed) fill.
+func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
+	key := cacheKey(r.URL)
+	ent, ok := e.mem.get(key)
+	if ok && !ent.varyMatches(r) {
+		ent, ok = nil, false
+	}
+	if ok && ent.fresh(e.now()) {
+		e.stats.Hits.Add(1)
+		return e.serveEntry(w, r, ent, cacheHit)
+	}
+	e.stats.Misses.Add(1)
+	if r.Method == http.MethodHead {
+		// Fetching a whole body to answer a HEAD would waste the upstream's bandwidth.
+		return e.passThrough(w, r, cacheMiss)
+	}
+	if r.Header.Get("Authorization") != "" {
+		// The response may be for this client only, so it must not be handed to anyone waiting.
+		return e.lead(w, r, key, ent, nil)
+	}
+	fl, leader := e.flights.join(key)
+	if !leader {
+		return e.wait(w, r, fl)
+	}
+	return e.lead(w, r, key, ent, fl)
+}
+
+// serveEntry writes a complete response held in memory. A 200 goes through http.ServeContent, which
+// answers the client's own conditionals and Range from the stored validators and body.
+func (e *Edge) serveEntry(w http.ResponseWriter, r *http.Request, ent *entry, label string) result {
+	h := w.Header()
+	for k, vs := range ent.header {
+		// Cloned, because Add below and ServeContent edit these slices and entries are shared.
+		h[k] = slices.Clone(vs)
+	}
+	if age := ent.age(e.now()); label != cacheMiss || age > 0 {
+		h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+	}
+	h.Add("Via", via)
+	h.Set("X-Cache", label)
+
+	if ent.status != http.StatusOK {
+		h.Set("Content-Length", strconv.Itoa(len(ent.body)))
+		w.WriteHeader(ent.status)
+		res := result{status: ent.status, label: label}
+		if r.Method != http.MethodHead && bodyAllowed(ent.status) {
+			n, _ := w.Write(ent.body)
+			res.bytes = int64(n)
+		}
+		return res
+	}
+	if _, ok := ent.header["Content-Type"]; !ok {
+		// ServeContent would sniff a type; an upstream that sent none gets none added.
+		h["Content-Type"] = nil
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", ent.lastModified, bytes.NewReader(ent.body))
+	return result{status: cw.statusCode(), bytes: cw.n, label: label}
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// countingWriter counts the body bytes and remembers the status ServeContent chose.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (c *countingWriter) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) statusCode() int {
+	if c.status == 0 {
+		return http.StatusOK
+	}
+	return c.status
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// serveReady reports whether the upstream answers its own /healthz.
+func (e *Edge) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(r.Context(), e.readyTimeout)
+	defer cancel()
+	target := e.upstream.Scheme + "://" + e.upstream.Host + joinPath(e.upstream.EscapedPath(), "/healthz")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		writeText(w, r, http.StatusServiceUnavailable, "upstream unreachable\n", "")
+		return
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.log.Warn("edge not ready: upstream unreachable", slog.Any("err", err))
+		writeText(w, r, http.StatusServiceUnavailable, "upstream unreachable\n", "")
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		writeText(w, r, http.StatusServiceUnavailable, "upstream not healthy\n", "")
+		return
+	}
+	writeText(w, r, http.StatusOK, "ready\n", "")
+}

@@ -1,0 +1,231 @@
+package cdn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// flight is one fill in progress that other requests for the same key wait on.
+type flight struct {
+	done chan struct{}
+	// Set before done is closed, read after; the channel orders them.
+	ent   *entry // the response, when waiters may use it
+	label string
+	err   error // the fill failed; waiters fail too
+}
+
+// flightGroup collapses concurrent fills of a key. It is singleflight with two differences that
+// matter here: the leader runs the fill on its own goroutine (so it can stream an uncacheable
+// response to its client), and the result says whether waiters may share it.
+type flightGroup struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+// join returns the flight for key and whether the caller leads it (and must finish it).
+func (g *flightGroup) join(key string) (*flight, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.m[key]; ok {
+		return f, false
+	}
+	f := &flight{done: make(chan struct{})}
+	g.m[key] = f
+	return f, true
+}
+
+func (g *flightGroup) finish(key string, f *flight, ent *entry, label string, err error) {
+	f.ent, f.label, f.err = ent, label, err
+	g.mu.Lock()
+	delete(g.m, key)
+	g.mu.Unlock()
+	close(f.done)
+}
+
+var errFillAborted = errors.New("cdn: fill aborted")
+
+// wait answers a request that joined another request's fill.
+func (e *Edge) wait(w http.ResponseWriter, r *http.Request, f *flight) result {
+	e.stats.CollapsedWaiters.Add(1)
+	select {
+	case <-f.done:
+	case <-r.Context().Done():
+		return result{status: statusClientClosed, label: cacheMiss}
+	}
+	switch {
+	case f.err != nil:
+		return e.badGateway(w, r, cacheMiss, f.err)
+	case f.ent != nil && f.ent.varyMatches(r):
+		return e.serveEntry(w, r, f.ent, f.label)
+	default:
+		// Not fit to share (uncacheable, oversized, another variant): this request goes on its own.
+		return e.passThrough(w, r, cacheBypass)
+	}
+}
+
+// fillOutcome is a fill's result: a complete response, or an open one that only the leader may
+// stream.
+type fillOutcome struct {
+	ent   *entry
+	share bool
+	label string
+
+	resp   *http.Response // open; streamed to the leader's client alone
+	prefix []byte         // body bytes already read from resp
+	retry  bool           // resp is unusable for the client's Range/conditionals: resend its request
+}
+
+// lead performs a fill for r, publishes its result to f's waiters (f is nil when nobody may wait),
+// and answers r.
+func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *entry, f *flight) result {
+	// Detached from r, so that the leader's client leaving does not fail every waiter; bounded by
+	// FillTimeout instead while anyone else may depend on it.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	timer := time.AfterFunc(e.fillTimeout, cancel)
+	defer timer.Stop()
+
+	finished := f == nil
+	defer func() {
+		if !finished { // a panic in the fill must not leave waiters hanging
+			e.flights.finish(key, f, nil, "", errFillAborted)
+		}
+	}()
+	out, err := e.fill(ctx, r, key, stale)
+	if !finished {
+		var shared *entry
+		if err == nil && out.share {
+			shared = out.ent
+		}
+		e.flights.finish(key, f, shared, out.label, err)
+		finished = true
+	}
+
+	switch {
+	case err != nil:
+		return e.badGateway(w, r, cacheMiss, err)
+	case out.ent != nil:
+		return e.serveEntry(w, r, out.ent, out.label)
+	}
+	// From here on only this client depends on the response: stop the fill deadline and end the
+	// upstream exchange when the client leaves.
+	timer.Stop()
+	if out.retry {
+		out.resp.Body.Close()
+		return e.passThrough(w, r, cacheBypass)
+	}
+	defer out.resp.Body.Close()
+	stop := context.AfterFunc(r.Context(), cancel)
+	defer stop()
+	return e.writeStream(w, r, out.resp, out.prefix, cacheMiss)
+}
+
+// fill fetches the whole object for key from upstream (revalidating stale when there is one) and
+// updates the memory tier.
+func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *entry) (fillOutcome, error) {
+	req, err := e.upstreamRequest(ctx, r, http.MethodGet, nil)
+	if err != nil {
+		return fillOutcome{}, err
+	}
+	for _, name := range clientSpecific() {
+		req.Header.Del(name)
+	}
+	if stale != nil {
+		if et := stale.etag(); et != "" {
+			req.Header.Set("If-None-Match", et)
+		}
+		if lm := stale.header.Get("Last-Modified"); lm != "" {
+			req.Header.Set("If-Modified-Since", lm)
+		}
+	}
+
+	requestTime := e.now()
+	e.stats.UpstreamFetches.Add(1)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.stats.UpstreamErrors.Add(1)
+		return fillOutcome{}, err
+	}
+	responseTime := e.now()
+	if resp.StatusCode >= 500 {
+		e.stats.UpstreamErrors.Add(1)
+	}
+
+	if stale != nil && resp.StatusCode == http.StatusNotModified {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
+		resp.Body.Close()
+		return e.refresh(r, key, stale, resp.Header, requestTime, responseTime), nil
+	}
+
+	d := decide(r, resp.StatusCode, resp.Header, responseTime)
+	if stale != nil && resp.StatusCode < 500 {
+		// Whatever the upstream sent instead of a 304 supersedes the stored copy, even when it will
+		// not be stored itself. After a 5xx the copy stays, for a later retry (and stale-if-error).
+		e.mem.remove(key)
+	}
+	if resp.ContentLength > e.maxObject {
+		return fillOutcome{resp: resp, retry: hasClientSpecific(r.Header)}, nil
+	}
+	body, complete, err := readUpTo(resp.Body, resp.ContentLength, e.maxObject)
+	if err != nil {
+		resp.Body.Close()
+		e.stats.UpstreamErrors.Add(1)
+		return fillOutcome{}, err
+	}
+	if !complete {
+		return fillOutcome{resp: resp, prefix: body}, nil
+	}
+	resp.Body.Close()
+
+	ent := newEntry(key, resp.StatusCode, resp.Header, body, r, requestTime, responseTime, d.lifetime)
+	if d.store && !e.mem.set(key, ent) {
+		d.share = false
+	}
+	if !d.store && d.why != "" {
+		e.log.Debug("edge response not cached", slog.String("key", key), slog.String("why", d.why))
+	}
+	return fillOutcome{ent: ent, share: d.share, label: cacheMiss}, nil
+}
+
+// refresh applies a 304 to a stale entry.
+func (e *Edge) refresh(r *http.Request, key string, stale *entry, h http.Header,
+	requestTime, responseTime time.Time) fillOutcome {
+	e.stats.Revalidations.Add(1)
+	merged := stale.refreshed(key, h, requestTime, responseTime)
+	d := decide(r, http.StatusOK, merged.header, responseTime)
+	merged.lifetime = d.lifetime // merged is not published yet
+	if !d.store || !e.mem.set(key, merged) {
+		// The 304 validated the body for this request, but the new headers forbid keeping it.
+		e.mem.remove(key)
+		d.share = false
+	}
+	return fillOutcome{ent: merged, share: d.share, label: cacheRevalidated}
+}
+
+// readUpTo reads a body of declared length n (-1 when unknown) as long as it is at most limit bytes.
+// complete is false when the body turned out longer; the bytes read so far are returned to be sent on.
+func readUpTo(body io.Reader, n, limit int64) (data []byte, complete bool, err error) {
+	if n >= 0 {
+		data = make([]byte, n)
+		if _, err := io.ReadFull(body, data); err != nil {
+			return nil, false, err
+		}
+		return data, true, nil
+	}
+	var buf bytes.Buffer
+	read, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if read > limit {
+		return buf.Bytes(), false, nil
+	}
+	// Growth left spare capacity that the weigher would not see; keep exactly the body.
+	return bytes.Clone(buf.Bytes()), true, nil
+}

@@ -1,0 +1,191 @@
+package cdn
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// via is this hop's Via entry (RFC 9110 §7.6.3).
+const via = "1.1 lectern-edge"
+
+// X-Cache values; see the package documentation.
+const (
+	cacheHit         = "HIT"
+	cacheMiss        = "MISS"
+	cacheRevalidated = "REVALIDATED"
+	cacheBypass      = "BYPASS"
+)
+
+// isHopByHop reports whether a canonical header name describes one connection and so must not be
+// forwarded (RFC 9110 §7.6.1). Proxy-* headers (Proxy-Authorization, Proxy-Connection, ...) belong
+// to the hop as well.
+func isHopByHop(name string) bool {
+	switch name {
+	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return strings.HasPrefix(name, "Proxy-")
+}
+
+// endToEnd returns a copy of h without hop-by-hop headers, including those that Connection names.
+func endToEnd(h http.Header) http.Header {
+	out := h.Clone()
+	if out == nil {
+		return http.Header{}
+	}
+	for _, line := range h.Values("Connection") {
+		for _, name := range strings.Split(line, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				out.Del(name)
+			}
+		}
+	}
+	for name := range out {
+		if isHopByHop(name) {
+			delete(out, name)
+		}
+	}
+	return out
+}
+
+// clientSpecific lists request headers that make a response fit only the request that sent them.
+// Fills drop them, since the edge always fetches the whole, unconditional object.
+func clientSpecific() []string {
+	return []string{"Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since"}
+}
+
+func hasClientSpecific(h http.Header) bool {
+	for _, name := range clientSpecific() {
+		if h.Get(name) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamRequest builds the request to send upstream for r: same method, path and query under the
+// upstream's base URL, end-to-end headers, our Via and the client's address.
+func (e *Edge) upstreamRequest(ctx context.Context, r *http.Request, method string, body io.Reader) (*http.Request, error) {
+	target := e.upstream.Scheme + "://" + e.upstream.Host + joinPath(e.upstream.EscapedPath(), r.URL.EscapedPath())
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	out, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	out.Header = endToEnd(r.Header)
+	out.Header.Add("Via", via)
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		out.Header.Add("X-Forwarded-For", ip)
+	}
+	if body != nil {
+		out.ContentLength = r.ContentLength
+	}
+	return out, nil
+}
+
+func joinPath(base, p string) string {
+	switch {
+	case base == "" || base == "/":
+		return p
+	case strings.HasSuffix(base, "/") && strings.HasPrefix(p, "/"):
+		return base + p[1:]
+	case !strings.HasSuffix(base, "/") && !strings.HasPrefix(p, "/"):
+		return base + "/" + p
+	default:
+		return base + p
+	}
+}
+
+// passThrough forwards r as it is and streams the answer back, with no cache involvement.
+func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, label string) result {
+	var body io.Reader
+	if r.ContentLength != 0 {
+		body = r.Body
+	}
+	req, err := e.upstreamRequest(r.Context(), r, r.Method, body)
+	if err != nil {
+		return e.badGateway(w, r, label, err)
+	}
+	e.stats.UpstreamFetches.Add(1)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		if r.Context().Err() == nil {
+			e.stats.UpstreamErrors.Add(1)
+		}
+		return e.badGateway(w, r, label, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		e.stats.UpstreamErrors.Add(1)
+	}
+	return e.writeStream(w, r, resp, nil, label)
+}
+
+// writeStream copies an upstream response to the client as it arrives, after prefix (bytes already
+// read while deciding whether to cache it).
+func (e *Edge) writeStream(w http.ResponseWriter, r *http.Request, resp *http.Response, prefix []byte, label string) result {
+	h := w.Header()
+	for k, vs := range endToEnd(resp.Header) {
+		h[k] = vs
+	}
+	h.Del("Content-Length")
+	if resp.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	h.Add("Via", via)
+	h.Set("X-Cache", label)
+	w.WriteHeader(resp.StatusCode)
+	res := result{status: resp.StatusCode, label: label}
+	if r.Method == http.MethodHead {
+		return res
+	}
+	n, err := w.Write(prefix)
+	res.bytes = int64(n)
+	if err == nil {
+		var m int64
+		m, err = io.Copy(w, resp.Body)
+		res.bytes += m
+	}
+	if err != nil && r.Context().Err() == nil {
+		// Headers are out; the connection is closed short, which tells the client.
+		e.log.Warn("edge stream interrupted", slog.String("path", r.URL.Path), slog.Int64("bytes", res.bytes),
+			slog.Any("err", err))
+	}
+	return res
+}
+
+// badGateway answers a failed upstream exchange. A cancelled client gets nothing: it is gone.
+func (e *Edge) badGateway(w http.ResponseWriter, r *http.Request, label string, err error) result {
+	if r.Context().Err() != nil {
+		return result{status: statusClientClosed, label: label}
+	}
+	e.log.Warn("edge upstream failed", slog.String("path", r.URL.Path), slog.Any("err", err))
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Via", via)
+	h.Set("X-Cache", label)
+	return writeText(w, r, http.StatusBadGateway, "bad gateway: upstream unavailable\n", label)
+}
+
+// statusClientClosed is nginx's 499: the client went away before an answer. Only logs see it.
+const statusClientClosed = 499
+
+func writeText(w http.ResponseWriter, r *http.Request, status int, body, label string) result {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return result{status: status, label: label}
+	}
+	n, _ := io.WriteString(w, body)
+	return result{status: status, bytes: int64(n), label: label}
+}
