@@ -1,0 +1,76 @@
+package ingest
+
+import (
+	"embed"
+	"html/template"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lectern/lectern/internal/catalog"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+
+func (s *Service) mountPages(r *gin.Engine) {
+	r.GET("/", s.indexPage)
+	r.GET("/watch/:id", s.watchPage)
+	r.GET("/teach", func(c *gin.Context) { s.render(c, 200, "teach.html", nil) })
+	r.GET("/assets/hls.min.js", s.hlsJS)
+}
+
+func (s *Service) render(c *gin.Context, status int, name string, data any) {
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	// Pages reflect the catalog's current state; only the versioned HLS objects are cached for long.
+	c.Header("Cache-Control", "no-cache")
+	c.Status(status)
+	if err := pages.ExecuteTemplate(c.Writer, name, data); err != nil {
+		s.log.Error("render page", "page", name, "err", err)
+	}
+}
+
+func (s *Service) indexPage(c *gin.Context) {
+	ls, err := s.cfg.Catalog.ListLectures(c.Request.Context(), catalog.ListFilter{Status: catalog.StatusReady, Limit: 200})
+	if err != nil {
+		s.log.Error("list lectures", "err", err)
+		s.render(c, 503, "message.html", gin.H{"Title": "Lectures unavailable", "Message": "The lecture list cannot be loaded right now. Try again in a minute."})
+		return
+	}
+	s.render(c, 200, "index.html", gin.H{"Lectures": ls})
+}
+
+func (s *Service) watchPage(c *gin.Context) {
+	l, err := s.cfg.Catalog.GetLecture(c.Request.Context(), c.Param("id"))
+	switch {
+	case catalog.IsNotFound(err):
+		s.render(c, 404, "message.html", gin.H{"Title": "Lecture not found", "Message": "This lecture does not exist or was deleted. Ask your teacher for a new link."})
+		return
+	case err != nil:
+		s.log.Error("get lecture", "err", err)
+		s.render(c, 503, "message.html", gin.H{"Title": "Lecture unavailable", "Message": "The lecture cannot be loaded right now. Try again in a minute."})
+		return
+	case l.Version == 0:
+		msg := "This lecture is still being prepared. This page reloads by itself when it is ready."
+		if l.Status == catalog.StatusFailed {
+			msg = "This lecture could not be prepared. Your teacher has been shown why."
+		}
+		s.render(c, 200, "message.html", gin.H{"Title": l.Title, "Message": msg, "Refresh": l.Status != catalog.StatusFailed})
+		return
+	}
+	s.render(c, 200, "watch.html", gin.H{"Lecture": l, "Src": s.playbackURL(l)})
+}
+
+func (s *Service) hlsJS(c *gin.Context) {
+	path := filepath.Join(s.cfg.AssetsDir, "hls.min.js")
+	if _, err := os.Stat(path); err != nil {
+		c.String(http.StatusNotFound, "hls.js is not installed at %s: run `make web` (npm ci) or set --assets-dir\n", s.cfg.AssetsDir)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.File(path)
+}
