@@ -1,0 +1,42 @@
+# Lectern's build. A newcomer needs two targets: `make run` and `make test`.
+GO      ?= go
+BIN     := bin/lectern
+HLSJS   := internal/web/node_modules/hls.js/dist/hls.min.js
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
+ARGS    ?=
+
+.PHONY: run test test-short build web deps-run deps-test vet clean
+
+## run: install ffmpeg if missing, build, start `lectern serve` with a sample lecture, print the URLs
+run: deps-run web build
+	./$(BIN) serve --sample $(ARGS)
+
+## test: install and start every real part the tests need (ffmpeg, MinIO, PostgreSQL), then run all tests
+test: deps-test web
+	$(GO) vet ./...
+	scripts/test-services.sh $(GO) test -count=1 -timeout 20m ./...
+
+## test-short: unit tests only, no servers needed (real-server suites skip)
+test-short:
+	$(GO) test -short ./...
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lectern
+
+web: $(HLSJS)
+$(HLSJS): internal/web/package.json internal/web/package-lock.json
+	cd internal/web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps-run:
+	scripts/install-deps.sh run
+
+deps-test:
+	scripts/install-deps.sh test
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin internal/web/node_modules

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/internal/hls"
+)
+
+// The end-to-end tests run the real binary: built once here, started on free loopback ports with a temp
+// data dir, driven over HTTP like a teacher and a student would.
+
+var lecternBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lectern-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	lecternBin = filepath.Join(dir, "lectern")
+	out, err := exec.Command("go", "build", "-o", lecternBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build lectern: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type stack struct {
+	base, originBase, data string
+	cmd                    *exec.Cmd
+	stderr                 *bytes.Buffer
+	exited                 chan error
+}
+
+// startServe starts `lectern serve` and waits until /readyz answers.
+func startServe(t *testing.T, data string, extra ...string) *stack {
+	t.Helper()
+	pub, org := freeAddr(t), freeAddr(t)
+	args := append([]string{"serve", "--listen", pub, "--origin-listen", org, "--data", data, "--log-level", "debug"}, extra...)
+	cmd := exec.Command(lecternBin, args...)
+	s := &stack{base: "http://" + pub, originBase: "http://" + org, data: data, cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	cmd.Stdout = io.Discard
+	cmd.Stderr = &lockedWriter{w: s.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("serve log:\n%s", tail(s.stderr.String(), 60))
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(s.base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		select {
+		case err := <-s.exited:
+			t.Fatalf("serve exited early: %v\n%s", err, s.stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve not ready after 30s\n%s", s.stderr.String())
+	return nil
+}
+
+type lockedWriter struct{ w *bytes.Buffer }
+
+func (l *lockedWriter) Write(p []byte) (int, error) { return l.w.Write(p) } // exec copies from one goroutine
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func addTeacher(t *testing.T, data, name string) string {
+	t.Helper()
+	out, err := exec.Command(lecternBin, "teacher", "add", name, "--db", "sqlite://"+filepath.Join(data, "lectern.db")).Output()
+	if err != nil {
+		t.Fatalf("teacher add: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func makeClip(t *testing.T, dir string, seconds int) string {
+	t.Helper()
+	out := filepath.Join(dir, "clip.mp4")
+	if err := generateClip(context.Background(), "ffmpeg", out, time.Duration(seconds)*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type apiLecture struct {
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	Error       string `json:"error"`
+	Version     int    `json:"version"`
+	PlaybackURL string `json:"playback_url"`
+}
+
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func upload(t *testing.T, base, token, title string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/api/v1/lectures?course=Physics&title="+title, body)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "video/mp4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func getJSON(t *testing.T, url, token string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: decode: %v", url, err)
+	}
+	return resp.StatusCode
+}
+
+func fetch(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return resp, b
+}
+
+// TestEndToEnd: a teacher uploads a 10 s clip, the worker transcodes it, and a student fetches every
+// object through the edge; ffprobe (a real HLS client) reads the stream from the edge URL.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: starts lectern and transcodes")
+	}
+	data := t.TempDir()
+	token := addTeacher(t, data, "Ms. Kim")
+	s := startServe(t, data)
+	clip := makeClip(t, t.TempDir(), 10)
+
+	f, _ := os.Open(clip)
+	resp, body := upload(t, s.base, token, "Waves", f)
+	f.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	var lec apiLecture
+	if err := json.Unmarshal(body, &lec); err != nil || lec.ID == "" {
+		t.Fatalf("upload response %s: %v", body, err)
+	}
+	if lec.Status != "queued" && lec.Status != "transcoding" {
+		t.Fatalf("status after upload = %q, want queued", lec.Status)
+	}
+
+	deadline := time.Now().Add(3 * time.Minute)
+	for lec.Status != "ready" {
+		if lec.Status == "failed" || time.Now().After(deadline) {
+			t.Fatalf("lecture did not become ready: %+v", lec)
+		}
+		time.Sleep(300 * time.Millisecond)
+		getJSON(t, s.base+"/api/v1/lectures/"+lec.ID, token, &lec)
+	}
+	wantPath := "/hls/" + lec.ID + "/v1/master.m3u8"
+	if lec.Version != 1 || lec.PlaybackURL != wantPath {
+		t.Fatalf("ready lecture: version %d playback %q, want 1 and %q", lec.Version, lec.PlaybackURL, wantPath)
+	}
+
+	// Every object, through the edge.
+	masterURL := s.base + lec.PlaybackURL
+	resp, body = fetch(t, masterURL)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.apple.mpegurl" {
+		t.Errorf("master Content-Type = %q", ct)
+	}
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+		t.Errorf("master Cache-Control = %q, want immutable", cc)
+	}
+	master, err := hls.ParseMaster(body)
+	if err != nil {
+		t.Fatalf("parse master: %v\n%s", err, body)
+	}
+	if len(master.Variants) == 0 {
+		t.Fatalf("master has no variants:\n%s", body)
+	}
+	dir := s.base + "/hls/" + lec.ID + "/v1/"
+	playlists := []string{}
+	for _, v := range master.Variants {
+		playlists = append(playlists, v.URI)
+	}
+	for _, a := range master.Audio {
+		if a.URI != "" {
+			playlists = append(playlists, a.URI)
+		}
+	}
+	var segments, total int
+	for _, p := range playlists {
+		_, b := fetch(t, dir+p)
+		media, err := hls.ParseMedia(b)
+		if err != nil {
+			t.Fatalf("parse %s: %v", p, err)
+		}
+		if !media.Ended || len(media.Segments) == 0 || media.InitURI == "" {
+			t.Fatalf("%s: want a complete fMP4 VOD playlist, got %+v", p, media)
+		}
+		pdir := dir + p[:strings.LastIndex(p, "/")+1]
+		_, init := fetch(t, pdir+media.InitURI)
+		total += len(init)
+		var secs float64
+		for _, seg := range media.Segments {
+			r, b := fetch(t, pdir+seg.URI)
+			if r.Header.Get("Via") == "" {
+				t.Errorf("%s: no Via header: the request did not pass the edge", seg.URI)
+			}
+			total += len(b)
+			secs += seg.Duration
+			segments++
+		}
+		if secs < 9 || secs > 11 {
+			t.Errorf("%s: playlist covers %.1f s, want ~10", p, secs)
+		}
+	}
+	t.Logf("fetched %d playlists, %d segments, %d bytes through the edge", len(playlists), segments, total)
+
+	// A second fetch of the master is a cache hit at the edge.
+	resp, _ = fetch(t, masterURL)
+	if xc := resp.Header.Get("X-Cache"); xc != "HIT" {
+		t.Errorf("second master fetch X-Cache = %q, want HIT", xc)
+	}
+
+	// A real HLS client reads the stream from the edge.
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,width,height",
+		"-of", "json", masterURL).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", masterURL, err, out)
+	}
+	var probed struct {
+		Streams []struct {
+			CodecType string `json:"codec_type"`
+			CodecName string `json:"codec_name"`
+			Height    int    `json:"height"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &probed); err != nil {
+		t.Fatalf("ffprobe output: %v\n%s", err, out)
+	}
+	var video, audio bool
+	for _, st := range probed.Streams {
+		video = video || (st.CodecType == "video" && st.CodecName == "h264" && st.Height > 0)
+		audio = audio || (st.CodecType == "audio" && st.CodecName == "aac")
+	}
+	if !video || !audio {
+		t.Fatalf("ffprobe via the edge: want h264 video and aac audio, got %s", out)
+	}
+
+	// The student page plays the same versioned URL.
+	_, page := fetch(t, s.base+"/watch/"+lec.ID)
+	if !bytes.Contains(page, []byte(lec.PlaybackURL)) || !bytes.Contains(page, []byte("/assets/hls.min.js")) {
+		t.Errorf("watch page does not load hls.js with %s", lec.PlaybackURL)
+	}
+
+	// Metrics and health on both listeners.
+	_, metrics := fetch(t, s.base+"/metrics")
+	for _, m := range []string{"lectern_ingest_uploads_total", "lectern_edge_", "lectern_origin_"} {
+		if !bytes.Contains(metrics, []byte(m)) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	fetch(t, s.originBase+"/healthz")
+	fetch(t, s.base+"/healthz")
+
+	// Graceful shutdown on SIGTERM.
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Error("serve did not stop within 40 s of SIGTERM")
+	}
+}

@@ -1,0 +1,94 @@
+// Command lectern is Lectern's one binary: every role is a subcommand.
+//
+//	lectern serve            all roles in one process on an embedded default (SQLite, local disk, in-process worker)
+//	lectern ingest           lecture API, uploads and the teacher page
+//	lectern worker           transcode jobs
+//	lectern origin           HLS objects from object storage
+//	lectern edge             caching proxy in front of an origin (or another edge)
+//	lectern teacher add NAME create a teacher and print their API token
+//
+// Every flag can also be set by an environment variable: --db is LECTERN_DB, --origin-listen is
+// LECTERN_ORIGIN_LISTEN. `lectern ROLE -h` lists a role's flags with their defaults.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "all roles in one process (embedded default: SQLite, local disk, in-process worker)", runServe},
+		{"ingest", "lecture API, uploads and the teacher page", runIngest},
+		{"worker", "transcode jobs from the queue", runWorker},
+		{"origin", "serve HLS objects from object storage", runOrigin},
+		{"edge", "caching proxy in front of an origin", runEdge},
+		{"teacher", "manage teachers: teacher add NAME", runTeacher},
+		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+			fmt.Fprintln(stdout, "lectern", version)
+			return nil
+		}},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	usage := func(w io.Writer) {
+		fmt.Fprintln(w, "usage: lectern COMMAND [flags]\n\ncommands:")
+		for _, c := range commands() {
+			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		}
+		fmt.Fprintln(w, "\n`lectern COMMAND -h` lists a command's flags; each flag is also read from LECTERN_<FLAG> in the environment.")
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdout, stderr)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		default:
+			// One line a person can act on: what failed and what to do about it.
+			fmt.Fprintf(stderr, "lectern %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "lectern: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+// errUsage marks a command-line mistake whose message was already printed with the usage text.
+var errUsage = errors.New("usage")

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lectern/lectern/internal/catalog"
+	"github.com/lectern/lectern/internal/objstore"
+)
+
+// shutdownGrace bounds how long in-flight requests and jobs get to finish after SIGINT/SIGTERM.
+const shutdownGrace = 25 * time.Second
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// newRegistry returns a per-process registry (no global state) with the Go runtime and process collectors.
+func newRegistry(cs ...prometheus.Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(cs...)
+	return reg
+}
+
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// listen binds an address up front so a taken port stops start-up with one clear line.
+func listen(flagName, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %v (choose another --%s)", addr, errors.Unwrap(err), flagName)
+	}
+	return ln, nil
+}
+
+type server struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
+}
+
+func newServer(name string, ln net.Listener, h http.Handler, log *slog.Logger) server {
+	return server{name: name, ln: ln, srv: &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}
+}
+
+// serveUntilDone runs the servers until ctx is cancelled, then shuts them down gracefully: listeners close
+// at once, in-flight requests get shutdownGrace to finish. The first server error stops all of them.
+func serveUntilDone(ctx context.Context, log *slog.Logger, servers ...server) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range servers {
+		g.Go(func() error {
+			log.Info("listening", "server", s.name, "addr", "http://"+s.ln.Addr().String())
+			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s server: %w", s.name, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		for _, s := range servers {
+			if err := s.srv.Shutdown(sctx); err != nil {
+				log.Warn("shutdown", "server", s.name, "err", err)
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+func openStore(ctx context.Context, rawURL string) (*objstore.Bucket, error) {
+	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	b, err := objstore.Open(octx, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("storage %s: %w (fix --storage)", redactURL(rawURL), err)
+	}
+	return b, nil
+}
+
+func openCatalog(ctx context.Context, rawURL string, opts catalog.Options) (*catalog.Catalog, error) {
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := catalog.Open(octx, rawURL, opts)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w (fix --db)", redactURL(rawURL), err)
+	}
+	return c, nil
+}
+
+// redactURL hides passwords and secret keys before a URL reaches a log line or an error.
+func redactURL(s string) string {
+	for _, k := range []string{"secret_key=", "password="} {
+		if i := strings.Index(s, k); i >= 0 {
+			j := strings.IndexByte(s[i:], '&')
+			if j < 0 {
+				s = s[:i+len(k)] + "xxxxx"
+			} else {
+				s = s[:i+len(k)] + "xxxxx" + s[i+j:]
+			}
+		}
+	}
+	if at := strings.Index(s, "@"); at > 0 {
+		if sch := strings.Index(s, "://"); sch >= 0 && sch < at {
+			if colon := strings.Index(s[sch+3:at], ":"); colon >= 0 {
+				s = s[:sch+3+colon+1] + "xxxxx" + s[at:]
+			}
+		}
+	}
+	return s
+}
+
+// healthz answers "alive" for every role.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// readyz answers 200 when every check passes within a short deadline, else 503 naming the failing part.
+func readyz(checks map[string]func(context.Context) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		var failed []string
+		for name, check := range checks {
+			if err := check(ctx); err != nil {
+				failed = append(failed, name+": "+err.Error())
+			}
+		}
+		if len(failed) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready\n"+strings.Join(failed, "\n")+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	}
+}

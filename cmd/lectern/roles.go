@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+
+	"github.com/riverqueue/river"
+
+	"github.com/lectern/lectern/cdn"
+	"github.com/lectern/lectern/ingest"
+	"github.com/lectern/lectern/internal/catalog"
+	"github.com/lectern/lectern/internal/probe"
+	"github.com/lectern/lectern/origin"
+	"github.com/lectern/lectern/transcode"
+)
+
+func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("ingest", "ingest [flags]", stderr)
+	listenAddr := fs.String("listen", ":8080", "address for the API, uploads and pages")
+	db := fs.String("db", "sqlite://./data/lectern.db", "catalog database URL (postgres://... at scale)")
+	storage := fs.String("storage", "file://./data/objects", "object storage URL")
+	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe binary (validates uploads)")
+	tmp := fs.String("tmp", os.TempDir(), "directory for uploads being validated")
+	playback := fs.String("playback-base", "", "URL prefix of the edge or router for /hls/ playback URLs (empty: same host)")
+	assets := fs.String("assets-dir", "internal/web/node_modules/hls.js/dist", "directory holding hls.min.js")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	maxUpload := byteSize(20 << 30)
+	fs.Var(&maxUpload, "max-upload", "largest accepted upload")
+	if err := parse(fs, args); err != nil {
+		return usageErr(err)
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if err := probe.CheckFFprobe(*ffprobe); err != nil {
+		return err
+	}
+	store, err := openStore(ctx, *storage)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	cat, err := openCatalog(ctx, *db, catalog.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	ln, err := listen("listen", *listenAddr)
+	if err != nil {
+		return err
+	}
+	ing := ingest.New(ingest.Config{Catalog: cat, Store: store, FFprobe: *ffprobe, TempDir: *tmp,
+		MaxUploadBytes: int64(maxUpload), PlaybackBase: *playback, AssetsDir: *assets, Logger: log})
+	reg := newRegistry(ing.Collector())
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metricsHandler(reg))
+	mux.HandleFunc("/healthz", healthz)
+	mux.Handle("/readyz", readyz(map[string]func(context.Context) error{"catalog": cat.Ping, "storage": store.Ping}))
+	mux.Handle("/", ing.Handler())
+	return serveUntilDone(ctx, log, newServer("ingest", ln, mux, log))
+}
+
+func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("worker", "worker [flags]", stderr)
+	listenAddr := fs.String("listen", ":9090", "address for /metrics, /healthz and /readyz")
+	db := fs.String("db", "sqlite://./data/lectern.db", "catalog database URL (the queue lives there too)")
+	storage := fs.String("storage", "file://./data/objects", "object storage URL")
+	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg binary")
+	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe binary")
+	tmp := fs.String("tmp", os.TempDir(), "scratch directory for transcodes")
+	workers := fs.Int("workers", 1, "concurrent transcode jobs")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return usageErr(err)
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if err := probe.CheckTools(*ffmpeg, *ffprobe); err != nil {
+		return err
+	}
+	store, err := openStore(ctx, *storage)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	tc := &lateCatalog{}
+	w := transcode.NewWorker(transcode.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, TempDir: *tmp, Store: store, Catalog: tc, Logger: log})
+	ws := river.NewWorkers()
+	river.AddWorker(ws, w)
+	cat, err := openCatalog(ctx, *db, catalog.Options{Logger: log, Workers: ws, MaxWorkers: *workers})
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	tc.Catalog = cat
+	ln, err := listen("listen", *listenAddr)
+	if err != nil {
+		return err
+	}
+	if err := cat.Start(ctx); err != nil {
+		return fmt.Errorf("start transcode queue: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metricsHandler(newRegistry(w.Stats().Collector())))
+	mux.HandleFunc("/healthz", healthz)
+	mux.Handle("/readyz", readyz(map[string]func(context.Context) error{"catalog": cat.Ping, "storage": store.Ping}))
+	err = serveUntilDone(ctx, log, newServer("worker", ln, mux, log))
+	// Running jobs get the grace period to finish; the rest are cancelled and released for retry.
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if serr := cat.Stop(sctx); serr != nil {
+		log.Warn("stop queue", "err", serr)
+	}
+	return err
+}
+
+func runOrigin(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("origin", "origin [flags]", stderr)
+	listenAddr := fs.String("listen", ":8081", "address to serve /hls/ from")
+	storage := fs.String("storage", "file://./data/objects", "object storage URL")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return usageErr(err)
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, *storage)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ln, err := listen("listen", *listenAddr)
+	if err != nil {
+		return err
+	}
+	org := origin.New(origin.Config{Store: store, Logger: log})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metricsHandler(newRegistry(org.Collector())))
+	mux.Handle("/", org)
+	return serveUntilDone(ctx, log, newServer("origin", ln, mux, log))
+}
+
+func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("edge", "edge --upstream URL [flags]", stderr)
+	listenAddr := fs.String("listen", ":8082", "address students (or child edges) connect to")
+	upstream := fs.String("upstream", "", "origin or parent edge URL, e.g. http://origin:8081 (required)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	memory := byteSize(256 << 20)
+	fs.Var(&memory, "memory", "memory cache size")
+	if err := parse(fs, args); err != nil {
+		return usageErr(err)
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(*upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--upstream %q: give the origin's URL, e.g. http://127.0.0.1:8081", *upstream)
+	}
+	edge, err := cdn.NewEdge(cdn.Config{Upstream: u, MemoryBytes: int64(memory), Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := listen("listen", *listenAddr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metricsHandler(newRegistry(edge.Collector())))
+	mux.Handle("/", edge)
+	return serveUntilDone(ctx, log, newServer("edge", ln, mux, log))
+}
+
+func runTeacher(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		fmt.Fprintln(stderr, "usage: lectern teacher add NAME [--db URL]")
+		return errUsage
+	}
+	fs := newFlags("teacher add", "teacher add NAME [--db URL]", stderr)
+	db := fs.String("db", "sqlite://./data/lectern.db", "catalog database URL")
+	// Accept the name before or after the flags.
+	rest := args[1:]
+	var name string
+	if len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := parse(fs, rest); err != nil {
+		return usageErr(err)
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	if name == "" {
+		fs.Usage()
+		return errUsage
+	}
+	cat, err := openCatalog(ctx, *db, catalog.Options{})
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	t, token, err := cat.AddTeacher(ctx, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "teacher %q created (id %s); the token is shown once, keep it:\n", t.Name, t.ID)
+	fmt.Fprintln(stdout, token)
+	return nil
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/lectern/lectern/cdn"
+	"github.com/lectern/lectern/ingest"
+	"github.com/lectern/lectern/internal/catalog"
+	"github.com/lectern/lectern/internal/probe"
+	"github.com/lectern/lectern/origin"
+	"github.com/lectern/lectern/transcode"
+)
+
+// serveFlags are the all-in-one settings; the defaults make `lectern serve` work with nothing else running.
+type serveFlags struct {
+	listen, originListen, data, db, storage string
+	ffmpeg, ffprobe, assets, publicURL      string
+	logLevel                                string
+	workers                                 int
+	edgeMemory, maxUpload                   byteSize
+	sample                                  bool
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f serveFlags
+	f.edgeMemory, f.maxUpload = 256<<20, 20<<30
+	fs := newFlags("serve", "serve [flags]", stderr)
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "public address: pages, API, uploads, and the edge at /hls/")
+	fs.StringVar(&f.originListen, "origin-listen", "127.0.0.1:8081", "address of the origin the edge pulls from")
+	fs.StringVar(&f.data, "data", "./data", "data directory (SQLite catalog and objects unless --db/--storage say otherwise)")
+	fs.StringVar(&f.db, "db", "", "catalog database URL: sqlite:///path.db or postgres://... (default sqlite in --data)")
+	fs.StringVar(&f.storage, "storage", "", "object storage URL: file:///dir or s3://bucket?endpoint=... (default file:// in --data)")
+	fs.StringVar(&f.ffmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
+	fs.StringVar(&f.ffprobe, "ffprobe", "ffprobe", "ffprobe binary")
+	fs.StringVar(&f.assets, "assets-dir", "internal/web/node_modules/hls.js/dist", "directory holding hls.min.js (installed by `make web`)")
+	fs.StringVar(&f.publicURL, "public-url", "", "URL students and teachers use to reach --listen (default http://LISTEN)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&f.workers, "workers", 1, "concurrent transcode jobs")
+	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
+	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
+	fs.BoolVar(&f.sample, "sample", false, "with an empty catalog, generate a short sample lecture with ffmpeg and publish it")
+	if err := parse(fs, args); err != nil {
+		return usageErr(err)
+	}
+	log, err := newLogger(f.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if err := probe.CheckTools(f.ffmpeg, f.ffprobe); err != nil {
+		return err
+	}
+	data, err := filepath.Abs(f.data)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(data, "tmp"), 0o755); err != nil {
+		return fmt.Errorf("data directory %s: %v (fix --data)", data, err)
+	}
+	if f.db == "" {
+		f.db = "sqlite://" + filepath.Join(data, "lectern.db")
+	}
+	if f.storage == "" {
+		f.storage = "file://" + filepath.Join(data, "objects")
+	}
+	if f.publicURL == "" {
+		f.publicURL = "http://" + f.listen
+	}
+
+	store, err := openStore(ctx, f.storage)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	// The worker needs the catalog and the catalog's River client needs the worker: register the worker
+	// first with a catalog that is set right after Open, before any job can run (Start comes later).
+	workers := river.NewWorkers()
+	tc := &lateCatalog{}
+	worker := transcode.NewWorker(transcode.Config{
+		FFmpeg: f.ffmpeg, FFprobe: f.ffprobe, TempDir: filepath.Join(data, "tmp"),
+		Store: store, Catalog: tc, Logger: log.With("role", "worker"),
+	})
+	river.AddWorker(workers, worker)
+	cat, err := openCatalog(ctx, f.db, catalog.Options{Logger: log.With("role", "queue"), Workers: workers, MaxWorkers: f.workers})
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	tc.Catalog = cat
+
+	originLn, err := listen("origin-listen", f.originListen)
+	if err != nil {
+		return err
+	}
+	publicLn, err := listen("listen", f.listen)
+	if err != nil {
+		originLn.Close()
+		return err
+	}
+	org := origin.New(origin.Config{Store: store, Logger: log.With("role", "origin")})
+	upstream := &url.URL{Scheme: "http", Host: originLn.Addr().String()}
+	edge, err := cdn.NewEdge(cdn.Config{Upstream: upstream, MemoryBytes: int64(f.edgeMemory), Logger: log.With("role", "edge")})
+	if err != nil {
+		return err
+	}
+	ing := ingest.New(ingest.Config{
+		Catalog: cat, Store: store, FFprobe: f.ffprobe, TempDir: filepath.Join(data, "tmp"),
+		MaxUploadBytes: int64(f.maxUpload), AssetsDir: f.assets, Logger: log.With("role", "ingest"),
+	})
+
+	reg := newRegistry(org.Collector(), edge.Collector(), worker.Stats().Collector(), ing.Collector())
+	originMux := http.NewServeMux()
+	originMux.Handle("/metrics", metricsHandler(reg))
+	originMux.Handle("/", org)
+	mux := http.NewServeMux()
+	// Students' requests take the edge path, exactly as they would on a CDN node.
+	mux.Handle("/hls/", edge)
+	mux.Handle("/metrics", metricsHandler(reg))
+	mux.HandleFunc("/healthz", healthz)
+	mux.Handle("/readyz", readyz(map[string]func(context.Context) error{"catalog": cat.Ping, "storage": store.Ping}))
+	mux.Handle("/", ing.Handler())
+
+	if err := cat.Start(ctx); err != nil {
+		return fmt.Errorf("start transcode queue: %w", err)
+	}
+	stopQueue := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := cat.Stop(sctx); err != nil {
+			log.Warn("stop queue", "err", err)
+		}
+	}
+
+	if f.sample {
+		if err := publishSample(ctx, log, cat, ing, f.ffmpeg, data, stdout, f.publicURL); err != nil {
+			log.Warn("sample lecture not created", "err", err)
+		}
+	}
+	fmt.Fprintf(stdout, "Lectern is running.\n  Students: %s/\n  Teachers: %s/teach\n  Metrics:  %s/metrics\n", f.publicURL, f.publicURL, f.publicURL)
+
+	err = serveUntilDone(ctx, log,
+		newServer("public", publicLn, mux, log),
+		newServer("origin", originLn, originMux, log))
+	stopQueue()
+	log.Info("stopped")
+	return err
+}
+
+// lateCatalog lets the transcode worker be registered before the catalog it reports to is open.
+type lateCatalog struct{ *catalog.Catalog }
+
+// publishSample makes a newcomer's first `make run` playable at once: with an empty catalog it creates a
+// demo teacher (token saved in the data dir), generates a short clip with ffmpeg and ingests it through
+// the same path as an upload.
+func publishSample(ctx context.Context, log *slog.Logger, cat *catalog.Catalog, ing *ingest.Service, ffmpeg, data string, stdout io.Writer, publicURL string) error {
+	n, err := cat.CountLectures(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	teacher, token, err := cat.AddTeacher(ctx, "demo")
+	if err != nil {
+		return err
+	}
+	tokenFile := filepath.Join(data, "demo-teacher.token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		return err
+	}
+	clip := filepath.Join(data, "tmp", "sample.mp4")
+	defer os.Remove(clip)
+	if err := generateClip(ctx, ffmpeg, clip, 20*time.Second); err != nil {
+		return err
+	}
+	src, err := os.Open(clip)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	l, err := ing.Ingest(ctx, teacher, ingest.Meta{Title: "Sample lecture", Course: "Getting started"}, src)
+	if err != nil {
+		return err
+	}
+	log.Info("sample lecture queued", "lecture", l.ID)
+	fmt.Fprintf(stdout, "Sample lecture: %s/watch/%s (ready in a few seconds)\nDemo teacher token (saved in %s): %s\n", publicURL, l.ID, tokenFile, token)
+	return nil
+}
+
+// generateClip writes a test lecture: moving test pattern with a tone, 720p, H.264/AAC.
+func generateClip(ctx context.Context, ffmpeg, out string, d time.Duration) error {
+	secs := fmt.Sprintf("%.0f", d.Seconds())
+	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration="+secs,
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration="+secs,
+		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("generate sample with ffmpeg: %v: %s", err, b)
+	}
+	return nil
+}
+
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return errUsage
+}
