@@ -226,7 +226,11 @@ type collector struct {
 	uploads, bytes, queue *prometheus.Desc
 }
 
-func (c *collector) Describe(ch chan<- *prometheus.Desc) { ch <- c.uploads; ch <- c.bytes; ch <- c.queue }
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.uploads
+	ch <- c.bytes
+	ch <- c.queue
+}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	st := &c.s.stats
