@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startRole runs one `lectern ROLE` process and waits for its /healthz.
+func startRole(t *testing.T, addr string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(lecternBin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &lockedWriter{w: &stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; i < 150; i++ {
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("lectern %s did not answer /healthz:\n%s", args[0], stderr.String())
+}
+
+// TestSampleAndSeparateRoles: `serve --sample` (what `make run` starts) publishes a playable sample
+// lecture and prints where to watch it; then the same data is served by separate origin and edge
+// processes, each with its own /metrics and /healthz, as they would run at scale.
+func TestSampleAndSeparateRoles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: starts lectern and transcodes")
+	}
+	data := t.TempDir()
+	pub, org := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(lecternBin, "serve", "--sample", "--listen", pub, "--origin-listen", org, "--data", data)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &lockedWriter{w: &stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+
+	var printed strings.Builder
+	watchRE := regexp.MustCompile(`Sample lecture: (http://\S+/watch/([a-z0-9]+))`)
+	tokenRE := regexp.MustCompile(`Demo teacher token .*: (lt_\S+)`)
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		printed.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "  Teachers:") {
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	m, tm := watchRE.FindStringSubmatch(printed.String()), tokenRE.FindStringSubmatch(printed.String())
+	if m == nil || tm == nil || !strings.Contains(printed.String(), "Students: http://"+pub+"/") {
+		t.Fatalf("serve --sample printed no sample/student/teacher URLs:\n%s\n%s", printed.String(), stderr.String())
+	}
+	watchURL, id, token := m[1], m[2], tm[1]
+
+	var lec apiLecture
+	deadline := time.Now().Add(2 * time.Minute)
+	for lec.Status != "ready" {
+		if time.Now().After(deadline) || lec.Status == "failed" {
+			t.Fatalf("sample lecture not ready: %+v\n%s", lec, tail(stderr.String(), 30))
+		}
+		time.Sleep(300 * time.Millisecond)
+		if code := getJSON(t, "http://"+pub+"/api/v1/lectures/"+id, token, &lec); code != 200 {
+			t.Fatalf("demo token cannot read the sample lecture: %d", code)
+		}
+	}
+	_, page := fetch(t, watchURL)
+	if !bytes.Contains(page, []byte(lec.PlaybackURL)) {
+		t.Fatalf("watch page does not play %s", lec.PlaybackURL)
+	}
+	_, index := fetch(t, "http://"+pub+"/")
+	if !bytes.Contains(index, []byte("/watch/"+id)) {
+		t.Errorf("student index does not list the sample lecture")
+	}
+
+	// A second start on the same data dir does not add another sample.
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	again := startServe(t, data, "--sample")
+	var list struct {
+		Lectures []apiLecture `json:"lectures"`
+	}
+	getJSON(t, again.base+"/api/v1/lectures", token, &list)
+	if len(list.Lectures) != 1 {
+		t.Errorf("after a restart with --sample: %d lectures, want the 1 sample", len(list.Lectures))
+	}
+	_ = again.cmd.Process.Kill()
+
+	// The same objects through standalone roles: origin on the file storage, an edge in front of it.
+	originAddr, edgeAddr := freeAddr(t), freeAddr(t)
+	startRole(t, originAddr, "origin", "--listen", originAddr, "--storage", "file://"+filepath.Join(data, "objects"))
+	startRole(t, edgeAddr, "edge", "--listen", edgeAddr, "--upstream", "http://"+originAddr)
+	for i := 0; i < 2; i++ {
+		resp, _ := fetch(t, "http://"+edgeAddr+lec.PlaybackURL)
+		want := map[int]string{0: "MISS", 1: "HIT"}[i]
+		if got := resp.Header.Get("X-Cache"); got != want {
+			t.Errorf("standalone edge fetch %d: X-Cache %q, want %q", i+1, got, want)
+		}
+	}
+	for _, addr := range []string{originAddr, edgeAddr} {
+		_, metrics := fetch(t, "http://"+addr+"/metrics")
+		if !bytes.Contains(metrics, []byte("lectern_")) || !bytes.Contains(metrics, []byte("go_goroutines")) {
+			t.Errorf("%s/metrics lacks lectern_ or runtime metrics", addr)
+		}
+	}
+	resp, err := http.Get("http://" + originAddr + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("origin /readyz: %v %v", resp, err)
+	}
+}
