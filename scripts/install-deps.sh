@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with Go needs, and nothing that is already there.
 #   install-deps.sh run    ffmpeg (the worker's transcoder) and npm packages' prerequisites
-#   install-deps.sh test   the above plus a PostgreSQL server and a MinIO server (built with go install)
+#   install-deps.sh test   the above plus PostgreSQL, Chromium (player tests) and a MinIO server (go install)
 set -euo pipefail
 what=${1:-run}
 
@@ -22,7 +22,7 @@ apt_install ffmpeg
 command -v npm >/dev/null || apt_install nodejs npm
 
 if [ "$what" = test ]; then
-  apt_install postgresql
+  apt_install postgresql chromium
   minio=$(go env GOPATH)/bin/minio
   if [ ! -x "$minio" ]; then
     echo "install-deps: building the MinIO server with go install (about 3 minutes, once)"

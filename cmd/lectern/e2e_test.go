@@ -211,15 +211,7 @@ func TestEndToEnd(t *testing.T) {
 	if lec.Status != "queued" && lec.Status != "transcoding" {
 		t.Fatalf("status after upload = %q, want queued", lec.Status)
 	}
-
-	deadline := time.Now().Add(3 * time.Minute)
-	for lec.Status != "ready" {
-		if lec.Status == "failed" || time.Now().After(deadline) {
-			t.Fatalf("lecture did not become ready: %+v", lec)
-		}
-		time.Sleep(300 * time.Millisecond)
-		getJSON(t, s.base+"/api/v1/lectures/"+lec.ID, token, &lec)
-	}
+	waitReady(t, s.base, token, body, &lec)
 	wantPath := "/hls/" + lec.ID + "/v1/master.m3u8"
 	if lec.Version != 1 || lec.PlaybackURL != wantPath {
 		t.Fatalf("ready lecture: version %d playback %q, want 1 and %q", lec.Version, lec.PlaybackURL, wantPath)
