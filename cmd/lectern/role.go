@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,14 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// parseRole parses a role's flags (with the environment) and builds its logger.
+func parseRole(fs *flag.FlagSet, args []string, logLevel *string, stderr io.Writer) (*slog.Logger, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, usageErr(err)
+	}
+	return newLogger(*logLevel, stderr)
 }
 
 // newRegistry returns a per-process registry (no global state) with the Go runtime and process collectors.

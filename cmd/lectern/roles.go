@@ -30,10 +30,7 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	maxUpload := byteSize(20 << 30)
 	fs.Var(&maxUpload, "max-upload", "largest accepted upload")
-	if err := parse(fs, args); err != nil {
-		return usageErr(err)
-	}
-	log, err := newLogger(*logLevel, stderr)
+	log, err := parseRole(fs, args, logLevel, stderr)
 	if err != nil {
 		return err
 	}
@@ -75,10 +72,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	tmp := fs.String("tmp", os.TempDir(), "scratch directory for transcodes")
 	workers := fs.Int("workers", 1, "concurrent transcode jobs")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
-		return usageErr(err)
-	}
-	log, err := newLogger(*logLevel, stderr)
+	log, err := parseRole(fs, args, logLevel, stderr)
 	if err != nil {
 		return err
 	}
@@ -126,10 +120,7 @@ func runOrigin(ctx context.Context, args []string, _, stderr io.Writer) error {
 	listenAddr := fs.String("listen", ":8081", "address to serve /hls/ from")
 	storage := fs.String("storage", "file://./data/objects", "object storage URL")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
-		return usageErr(err)
-	}
-	log, err := newLogger(*logLevel, stderr)
+	log, err := parseRole(fs, args, logLevel, stderr)
 	if err != nil {
 		return err
 	}
@@ -156,10 +147,7 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	memory := byteSize(256 << 20)
 	fs.Var(&memory, "memory", "memory cache size")
-	if err := parse(fs, args); err != nil {
-		return usageErr(err)
-	}
-	log, err := newLogger(*logLevel, stderr)
+	log, err := parseRole(fs, args, logLevel, stderr)
 	if err != nil {
 		return err
 	}

@@ -52,10 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
 	fs.BoolVar(&f.sample, "sample", false, "with an empty catalog, generate a short sample lecture with ffmpeg and publish it")
-	if err := parse(fs, args); err != nil {
-		return usageErr(err)
-	}
-	log, err := newLogger(f.logLevel, stderr)
+	log, err := parseRole(fs, args, &f.logLevel, stderr)
 	if err != nil {
 		return err
 	}
