@@ -22,7 +22,7 @@ test-short:
 	$(GO) test -short ./...
 
 build:
-	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lectern
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lectern
 
 web: $(HLSJS)
 $(HLSJS): internal/web/package.json internal/web/package-lock.json

@@ -155,10 +155,35 @@ func redact(rawURL string) string {
 	return rawURL
 }
 
+// quieter logs River's routine INFO lines (job counts every few seconds, start and stop) at DEBUG, so a
+// role's log at the default level says what happened to lectures, not what the queue's loop is doing.
+func quieter(l *slog.Logger) *slog.Logger { return slog.New(demoteInfo{l.Handler()}) }
+
+type demoteInfo struct{ slog.Handler }
+
+func (d demoteInfo) Enabled(ctx context.Context, lvl slog.Level) bool {
+	if lvl == slog.LevelInfo {
+		lvl = slog.LevelDebug
+	}
+	return d.Handler.Enabled(ctx, lvl)
+}
+
+func (d demoteInfo) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo {
+		r.Level = slog.LevelDebug
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d demoteInfo) WithAttrs(as []slog.Attr) slog.Handler {
+	return demoteInfo{d.Handler.WithAttrs(as)}
+}
+func (d demoteInfo) WithGroup(g string) slog.Handler { return demoteInfo{d.Handler.WithGroup(g)} }
+
 // riverConfig is the River client configuration shared by both backends.
 func riverConfig(opts Options) *river.Config {
 	cfg := &river.Config{
-		Logger:               opts.Logger,
+		Logger:               quieter(opts.Logger),
 		JobTimeout:           opts.JobTimeout,
 		RescueStuckJobsAfter: opts.RescueStuckJobsAfter,
 		FetchPollInterval:    opts.PollInterval,

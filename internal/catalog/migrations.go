@@ -111,7 +111,7 @@ func migrate(ctx context.Context, pool dbtx, inTx func(context.Context, func(dbt
 // migrateRiver brings River's own tables (river_job, river_leader, ...) up to the version this build of
 // River expects. It is a no-op when they already are.
 func migrateRiver[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], opts Options) error {
-	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: opts.Logger})
+	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quieter(opts.Logger)})
 	if err != nil {
 		return fmt.Errorf("catalog: River migrator: %w", err)
 	}
