@@ -16,7 +16,7 @@ func TestBadUploads(t *testing.T) {
 		t.Skip("end-to-end: starts lectern")
 	}
 	data := t.TempDir()
-	token := addTeacher(t, data, "Mr. Park")
+	token := addTeacher(t, sqliteDB(data), "Mr. Park")
 	s := startServe(t, data)
 
 	cases := []struct {

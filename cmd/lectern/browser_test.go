@@ -39,7 +39,7 @@ func TestPlayerInChromium(t *testing.T) {
 		t.Fatal("hls.js is not installed: run `make web`")
 	}
 	data := t.TempDir()
-	token := addTeacher(t, data, "Ms. Lee")
+	token := addTeacher(t, sqliteDB(data), "Ms. Lee")
 	s := startServe(t, data, "--assets-dir", "../../internal/web/node_modules/hls.js/dist")
 	f, _ := os.Open(makeClip(t, t.TempDir(), 10))
 	resp, body := upload(t, s.base, token, "Browser", f)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/internal/hls"
+	"github.com/lectern/lectern/internal/testenv"
 )
 
 // The end-to-end tests run the real binary: built once here, started on free loopback ports with a temp
@@ -106,9 +107,12 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func addTeacher(t *testing.T, data, name string) string {
+// sqliteDB is the catalog `serve --data DATA` uses by default.
+func sqliteDB(data string) string { return "sqlite://" + filepath.Join(data, "lectern.db") }
+
+func addTeacher(t *testing.T, db, name string) string {
 	t.Helper()
-	out, err := exec.Command(lecternBin, "teacher", "add", name, "--db", "sqlite://"+filepath.Join(data, "lectern.db")).Output()
+	out, err := exec.Command(lecternBin, "teacher", "add", name, "--db", db).Output()
 	if err != nil {
 		t.Fatalf("teacher add: %v", err)
 	}
@@ -189,13 +193,24 @@ func fetch(t *testing.T, url string) (*http.Response, []byte) {
 
 // TestEndToEnd: a teacher uploads a 10 s clip, the worker transcodes it, and a student fetches every
 // object through the edge; ffprobe (a real HLS client) reads the stream from the edge URL.
+// It runs on the embedded default (SQLite, local disk) and on the parts used at scale (PostgreSQL, MinIO).
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: starts lectern and transcodes")
 	}
-	data := t.TempDir()
-	token := addTeacher(t, data, "Ms. Kim")
-	s := startServe(t, data)
+	t.Run("sqlite+file", func(t *testing.T) {
+		data := t.TempDir()
+		endToEnd(t, data, sqliteDB(data))
+	})
+	t.Run("postgres+minio", func(t *testing.T) {
+		db := testenv.PostgresURL(t)
+		endToEnd(t, t.TempDir(), db, "--db", db, "--storage", testenv.S3URL(t))
+	})
+}
+
+func endToEnd(t *testing.T, data, db string, args ...string) {
+	token := addTeacher(t, db, "Ms. Kim")
+	s := startServe(t, data, args...)
 	clip := makeClip(t, t.TempDir(), 10)
 
 	f, _ := os.Open(clip)

@@ -21,8 +21,9 @@ import (
 	"github.com/lectern/lectern/internal/objstore"
 )
 
-// shutdownGrace bounds how long in-flight requests and jobs get to finish after SIGINT/SIGTERM.
-const shutdownGrace = 25 * time.Second
+// defaultGrace bounds how long in-flight requests and jobs get to finish after SIGINT/SIGTERM
+// (--shutdown-grace); Kubernetes' default termination grace is 30 s.
+const defaultGrace = 25 * time.Second
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	var l slog.Level
@@ -77,8 +78,8 @@ func newServer(name string, ln net.Listener, h http.Handler, log *slog.Logger) s
 }
 
 // serveUntilDone runs the servers until ctx is cancelled, then shuts them down gracefully: listeners close
-// at once, in-flight requests get shutdownGrace to finish. The first server error stops all of them.
-func serveUntilDone(ctx context.Context, log *slog.Logger, servers ...server) error {
+// at once, in-flight requests get grace to finish. The first server error stops all of them.
+func serveUntilDone(ctx context.Context, log *slog.Logger, grace time.Duration, servers ...server) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range servers {
 		g.Go(func() error {
@@ -91,7 +92,7 @@ func serveUntilDone(ctx context.Context, log *slog.Logger, servers ...server) er
 	}
 	g.Go(func() error {
 		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		for _, s := range servers {
 			if err := s.srv.Shutdown(sctx); err != nil {

@@ -59,7 +59,7 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	mux.HandleFunc("/healthz", healthz)
 	mux.Handle("/readyz", readyz(map[string]func(context.Context) error{"catalog": cat.Ping, "storage": store.Ping}))
 	mux.Handle("/", ing.Handler())
-	return serveUntilDone(ctx, log, newServer("ingest", ln, mux, log))
+	return serveUntilDone(ctx, log, defaultGrace, newServer("ingest", ln, mux, log))
 }
 
 func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -71,6 +71,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe binary")
 	tmp := fs.String("tmp", os.TempDir(), "scratch directory for transcodes")
 	workers := fs.Int("workers", 1, "concurrent transcode jobs")
+	grace := fs.Duration("shutdown-grace", defaultGrace, "on SIGTERM, how long running transcodes may finish before they are cancelled and released for retry")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	log, err := parseRole(fs, args, logLevel, stderr)
 	if err != nil {
@@ -105,9 +106,9 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	mux.Handle("/metrics", metricsHandler(newRegistry(w.Stats().Collector())))
 	mux.HandleFunc("/healthz", healthz)
 	mux.Handle("/readyz", readyz(map[string]func(context.Context) error{"catalog": cat.Ping, "storage": store.Ping}))
-	err = serveUntilDone(ctx, log, newServer("worker", ln, mux, log))
+	err = serveUntilDone(ctx, log, *grace, newServer("worker", ln, mux, log))
 	// Running jobs get the grace period to finish; the rest are cancelled and released for retry.
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	if serr := cat.Stop(sctx); serr != nil {
 		log.Warn("stop queue", "err", serr)
@@ -137,7 +138,7 @@ func runOrigin(ctx context.Context, args []string, _, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metricsHandler(newRegistry(org.Collector())))
 	mux.Handle("/", org)
-	return serveUntilDone(ctx, log, newServer("origin", ln, mux, log))
+	return serveUntilDone(ctx, log, defaultGrace, newServer("origin", ln, mux, log))
 }
 
 func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -166,7 +167,7 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metricsHandler(newRegistry(edge.Collector())))
 	mux.Handle("/", edge)
-	return serveUntilDone(ctx, log, newServer("edge", ln, mux, log))
+	return serveUntilDone(ctx, log, defaultGrace, newServer("edge", ln, mux, log))
 }
 
 func runTeacher(ctx context.Context, args []string, stdout, stderr io.Writer) error {

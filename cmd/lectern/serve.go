@@ -29,6 +29,7 @@ type serveFlags struct {
 	listen, originListen, data, db, storage string
 	ffmpeg, ffprobe, assets, publicURL      string
 	logLevel                                string
+	grace                                   time.Duration
 	workers                                 int
 	edgeMemory, maxUpload                   byteSize
 	sample                                  bool
@@ -51,6 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.workers, "workers", 1, "concurrent transcode jobs")
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
+	fs.DurationVar(&f.grace, "shutdown-grace", defaultGrace, "on SIGTERM, how long requests and transcodes may finish before they are cancelled (jobs are released for retry)")
 	fs.BoolVar(&f.sample, "sample", false, "with an empty catalog, generate a short sample lecture with ffmpeg and publish it")
 	log, err := parseRole(fs, args, &f.logLevel, stderr)
 	if err != nil {
@@ -133,13 +135,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cat.Start(ctx); err != nil {
 		return fmt.Errorf("start transcode queue: %w", err)
 	}
-	stopQueue := func() {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	// The queue drains while the HTTP servers drain, so shutdown takes one grace period, not two.
+	queueCtx, stopQueue := context.WithCancel(ctx)
+	queueDone := make(chan struct{})
+	go func() {
+		defer close(queueDone)
+		<-queueCtx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), f.grace)
 		defer cancel()
 		if err := cat.Stop(sctx); err != nil {
 			log.Warn("stop queue", "err", err)
 		}
-	}
+	}()
 
 	if f.sample {
 		if err := publishSample(ctx, log, cat, ing, f.ffmpeg, data, stdout, f.publicURL); err != nil {
@@ -148,10 +155,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "Lectern is running.\n  Students: %s/\n  Teachers: %s/teach\n  Metrics:  %s/metrics\n", f.publicURL, f.publicURL, f.publicURL)
 
-	err = serveUntilDone(ctx, log,
+	err = serveUntilDone(ctx, log, f.grace,
 		newServer("public", publicLn, mux, log),
 		newServer("origin", originLn, originMux, log))
 	stopQueue()
+	<-queueDone
 	log.Info("stopped")
 	return err
 }
