@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"testing"
@@ -41,14 +40,8 @@ func TestPlayerInChromium(t *testing.T) {
 	data := t.TempDir()
 	token := addTeacher(t, sqliteDB(data), "Ms. Lee")
 	s := startServe(t, data, "--assets-dir", "../../internal/web/node_modules/hls.js/dist")
-	f, _ := os.Open(makeClip(t, t.TempDir(), 10))
-	resp, body := upload(t, s.base, token, "Browser", f)
-	f.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("upload: %d %s", resp.StatusCode, body)
-	}
-	var lec apiLecture
-	waitReady(t, s.base, token, body, &lec)
+	lec := uploadClip(t, s.base, token, "Browser", 10)
+	waitReady(t, s.base, token, &lec)
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
@@ -92,12 +85,9 @@ func TestPlayerInChromium(t *testing.T) {
 	t.Logf("played %.1f s in Chromium with hls.js, %d levels", played, levels)
 }
 
-// waitReady waits for the uploaded lecture (body is the upload response) to become ready.
-func waitReady(t *testing.T, base, token string, body []byte, lec *apiLecture) {
+// waitReady polls the lecture until it is ready; failed or 3 minutes fail the test.
+func waitReady(t *testing.T, base, token string, lec *apiLecture) {
 	t.Helper()
-	if err := json.Unmarshal(body, lec); err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for lec.Status != "ready" {
 		if lec.Status == "failed" || time.Now().After(deadline) {

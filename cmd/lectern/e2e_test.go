@@ -119,13 +119,27 @@ func addTeacher(t *testing.T, db, name string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func makeClip(t *testing.T, dir string, seconds int) string {
+// uploadClip generates a test clip of the given length and uploads it; anything but 201 fails the test.
+func uploadClip(t *testing.T, base, token, title string, seconds int) apiLecture {
 	t.Helper()
-	out := filepath.Join(dir, "clip.mp4")
-	if err := generateClip(context.Background(), "ffmpeg", out, time.Duration(seconds)*time.Second); err != nil {
+	clip := filepath.Join(t.TempDir(), "clip.mp4")
+	if err := generateClip(context.Background(), "ffmpeg", clip, time.Duration(seconds)*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	return out
+	f, err := os.Open(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	resp, body := upload(t, base, token, title, f)
+	if resp.StatusCode != 201 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	var lec apiLecture
+	if err := json.Unmarshal(body, &lec); err != nil || lec.ID == "" {
+		t.Fatalf("upload response %s: %v", body, err)
+	}
+	return lec
 }
 
 type apiLecture struct {
@@ -211,22 +225,11 @@ func TestEndToEnd(t *testing.T) {
 func endToEnd(t *testing.T, data, db string, args ...string) {
 	token := addTeacher(t, db, "Ms. Kim")
 	s := startServe(t, data, args...)
-	clip := makeClip(t, t.TempDir(), 10)
-
-	f, _ := os.Open(clip)
-	resp, body := upload(t, s.base, token, "Waves", f)
-	f.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("upload: %d %s", resp.StatusCode, body)
-	}
-	var lec apiLecture
-	if err := json.Unmarshal(body, &lec); err != nil || lec.ID == "" {
-		t.Fatalf("upload response %s: %v", body, err)
-	}
+	lec := uploadClip(t, s.base, token, "Waves", 10)
 	if lec.Status != "queued" && lec.Status != "transcoding" {
 		t.Fatalf("status after upload = %q, want queued", lec.Status)
 	}
-	waitReady(t, s.base, token, body, &lec)
+	waitReady(t, s.base, token, &lec)
 	wantPath := "/hls/" + lec.ID + "/v1/master.m3u8"
 	if lec.Version != 1 || lec.PlaybackURL != wantPath {
 		t.Fatalf("ready lecture: version %d playback %q, want 1 and %q", lec.Version, lec.PlaybackURL, wantPath)
@@ -234,7 +237,7 @@ func endToEnd(t *testing.T, data, db string, args ...string) {
 
 	// Every object, through the edge.
 	masterURL := s.base + lec.PlaybackURL
-	resp, body = fetch(t, masterURL)
+	resp, body := fetch(t, masterURL)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.apple.mpegurl" {
 		t.Errorf("master Content-Type = %q", ct)
 	}

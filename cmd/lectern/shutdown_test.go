@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -17,14 +15,7 @@ func TestShutdownReleasesJob(t *testing.T) {
 	data := t.TempDir()
 	token := addTeacher(t, sqliteDB(data), "Mr. Cho")
 	s := startServe(t, data, "--shutdown-grace", "1s")
-	f, _ := os.Open(makeClip(t, t.TempDir(), 60))
-	resp, body := upload(t, s.base, token, "Long", f)
-	f.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("upload: %d %s", resp.StatusCode, body)
-	}
-	var lec apiLecture
-	_ = json.Unmarshal(body, &lec)
+	lec := uploadClip(t, s.base, token, "Long", 60)
 	deadline := time.Now().Add(time.Minute)
 	for lec.Status != "transcoding" {
 		if lec.Status == "ready" || time.Now().After(deadline) {
@@ -51,17 +42,8 @@ func TestShutdownReleasesJob(t *testing.T) {
 	if lec.Status == "failed" || lec.Version != 0 {
 		t.Fatalf("after an interrupted transcode: %+v, want it still pending", lec)
 	}
-	waitReady(t, again.base, token, mustJSON(t, lec), &lec)
+	waitReady(t, again.base, token, &lec)
 	if lec.Version != 1 {
 		t.Fatalf("released job finished with version %d, want 1", lec.Version)
 	}
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
