@@ -36,8 +36,8 @@ func startRole(t *testing.T, addr string, args ...string) {
 }
 
 // TestSampleAndSeparateRoles: `serve --sample` (what `make run` starts) publishes a playable sample
-// lecture and prints where to watch it; then the same data is served by separate origin and edge
-// processes, each with its own /metrics and /healthz, as they would run at scale.
+// lecture and prints where to watch it; then ingest, worker, origin and edge run as separate processes
+// over the same data, each with its own /metrics, /healthz and /readyz.
 func TestSampleAndSeparateRoles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: starts lectern and transcodes")
@@ -103,25 +103,35 @@ func TestSampleAndSeparateRoles(t *testing.T) {
 	}
 	_ = again.cmd.Process.Kill()
 
-	// The same objects through standalone roles: origin on the file storage, an edge in front of it.
-	originAddr, edgeAddr := freeAddr(t), freeAddr(t)
-	startRole(t, originAddr, "origin", "--listen", originAddr, "--storage", "file://"+filepath.Join(data, "objects"))
+	// The same data dir through the roles as separate processes, as they run at scale: ingest takes a new
+	// upload, a worker transcodes it, an origin serves the objects and an edge caches them.
+	store, db := "file://"+filepath.Join(data, "objects"), sqliteDB(data)
+	ingestAddr, workerAddr, originAddr, edgeAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	startRole(t, ingestAddr, "ingest", "--listen", ingestAddr, "--db", db, "--storage", store, "--tmp", t.TempDir())
+	startRole(t, workerAddr, "worker", "--listen", workerAddr, "--db", db, "--storage", store, "--tmp", t.TempDir())
+	startRole(t, originAddr, "origin", "--listen", originAddr, "--storage", store)
 	startRole(t, edgeAddr, "edge", "--listen", edgeAddr, "--upstream", "http://"+originAddr)
-	for i := 0; i < 2; i++ {
-		resp, _ := fetch(t, "http://"+edgeAddr+lec.PlaybackURL)
-		want := map[int]string{0: "MISS", 1: "HIT"}[i]
-		if got := resp.Header.Get("X-Cache"); got != want {
-			t.Errorf("standalone edge fetch %d: X-Cache %q, want %q", i+1, got, want)
+
+	second := uploadClip(t, "http://"+ingestAddr, token, "Separate", 6)
+	waitReady(t, "http://"+ingestAddr, token, &second)
+	for _, l := range []apiLecture{lec, second} {
+		for i, want := range []string{"MISS", "HIT"} {
+			resp, _ := fetch(t, "http://"+edgeAddr+l.PlaybackURL)
+			if got := resp.Header.Get("X-Cache"); got != want {
+				t.Errorf("%s via standalone edge, fetch %d: X-Cache %q, want %q", l.PlaybackURL, i+1, got, want)
+			}
 		}
 	}
-	for _, addr := range []string{originAddr, edgeAddr} {
+	for _, addr := range []string{ingestAddr, workerAddr, originAddr, edgeAddr} {
 		_, metrics := fetch(t, "http://"+addr+"/metrics")
 		if !bytes.Contains(metrics, []byte("lectern_")) || !bytes.Contains(metrics, []byte("go_goroutines")) {
 			t.Errorf("%s/metrics lacks lectern_ or runtime metrics", addr)
 		}
 	}
-	resp, err := http.Get("http://" + originAddr + "/readyz")
-	if err != nil || resp.StatusCode != 200 {
-		t.Errorf("origin /readyz: %v %v", resp, err)
+	for _, addr := range []string{ingestAddr, workerAddr, originAddr} {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s/readyz: %v %v", addr, resp, err)
+		}
 	}
 }
