@@ -15,10 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lectern/lectern/internal/catalog"
 	"github.com/lectern/lectern/internal/objstore"
+	"github.com/lectern/lectern/transcode"
 )
 
 // defaultGrace bounds how long in-flight requests and jobs get to finish after SIGINT/SIGTERM
@@ -123,6 +125,26 @@ func openCatalog(ctx context.Context, rawURL string, opts catalog.Options) (*cat
 	}
 	return c, nil
 }
+
+// openWorkerCatalog opens the catalog with a transcode worker registered on its queue. The worker reports
+// to the catalog while the catalog's River client needs the worker, so the worker is given a lateCatalog
+// that is set right after Open, before Start lets any job run.
+func openWorkerCatalog(ctx context.Context, rawURL string, cfg transcode.Config, opts catalog.Options) (*catalog.Catalog, *transcode.Worker, error) {
+	late := &lateCatalog{}
+	cfg.Catalog = late
+	w := transcode.NewWorker(cfg)
+	opts.Workers = river.NewWorkers()
+	river.AddWorker(opts.Workers, w)
+	cat, err := openCatalog(ctx, rawURL, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	late.Catalog = cat
+	return cat, w, nil
+}
+
+// lateCatalog lets the transcode worker be registered before the catalog it reports to is open.
+type lateCatalog struct{ *catalog.Catalog }
 
 // redactURL hides passwords and secret keys before a URL reaches a log line or an error.
 func redactURL(s string) string {

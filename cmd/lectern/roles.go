@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"os"
 
-	"github.com/riverqueue/river"
-
 	"github.com/lectern/lectern/cdn"
 	"github.com/lectern/lectern/ingest"
 	"github.com/lectern/lectern/internal/catalog"
@@ -85,16 +83,12 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	tc := &lateCatalog{}
-	w := transcode.NewWorker(transcode.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, TempDir: *tmp, Store: store, Catalog: tc, Logger: log})
-	ws := river.NewWorkers()
-	river.AddWorker(ws, w)
-	cat, err := openCatalog(ctx, *db, catalog.Options{Logger: log, Workers: ws, MaxWorkers: *workers})
+	cat, w, err := openWorkerCatalog(ctx, *db, transcode.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, TempDir: *tmp, Store: store, Logger: log},
+		catalog.Options{Logger: log, MaxWorkers: *workers})
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
-	tc.Catalog = cat
 	ln, err := listen("listen", *listenAddr)
 	if err != nil {
 		return err

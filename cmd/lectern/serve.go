@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/lectern/lectern/cdn"
 	"github.com/lectern/lectern/ingest"
 	"github.com/lectern/lectern/internal/catalog"
@@ -84,21 +82,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer store.Close()
 
-	// The worker needs the catalog and the catalog's River client needs the worker: register the worker
-	// first with a catalog that is set right after Open, before any job can run (Start comes later).
-	workers := river.NewWorkers()
-	tc := &lateCatalog{}
-	worker := transcode.NewWorker(transcode.Config{
+	cat, worker, err := openWorkerCatalog(ctx, f.db, transcode.Config{
 		FFmpeg: f.ffmpeg, FFprobe: f.ffprobe, TempDir: filepath.Join(data, "tmp"),
-		Store: store, Catalog: tc, Logger: log.With("role", "worker"),
-	})
-	river.AddWorker(workers, worker)
-	cat, err := openCatalog(ctx, f.db, catalog.Options{Logger: log.With("role", "queue"), Workers: workers, MaxWorkers: f.workers})
+		Store: store, Logger: log.With("role", "worker"),
+	}, catalog.Options{Logger: log.With("role", "queue"), MaxWorkers: f.workers})
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
-	tc.Catalog = cat
 
 	originLn, err := listen("origin-listen", f.originListen)
 	if err != nil {
@@ -163,9 +154,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("stopped")
 	return err
 }
-
-// lateCatalog lets the transcode worker be registered before the catalog it reports to is open.
-type lateCatalog struct{ *catalog.Catalog }
 
 // publishSample makes a newcomer's first `make run` playable at once: with an empty catalog it creates a
 // demo teacher (token saved in the data dir), generates a short clip with ffmpeg and ingests it through
