@@ -37,11 +37,12 @@ func IsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }
 // Defaults for Options.
 const (
 	DefaultMaxWorkers   = 1
-	DefaultJobTimeout   = 2 * time.Hour
 	DefaultPollInterval = time.Second
-	// rescueMargin is added to JobTimeout for the default RescueStuckJobsAfter: a job is only presumed
-	// dead (its worker killed) once it has run longer than any live job could.
-	rescueMargin = 10 * time.Minute
+	// DefaultRescueStuckJobsAfter is how long a job may run before River hands it to another attempt. The
+	// worker lease (see MarkTranscoding) makes that safe for jobs that are only slow: the new attempt
+	// finds the lease fresh and waits, so this bounds how long a killed worker's job sits, not how long
+	// a lecture may take.
+	DefaultRescueStuckJobsAfter = 10 * time.Minute
 	// connectTimeout bounds Open's first contact with PostgreSQL so a wrong --db fails fast.
 	connectTimeout = 5 * time.Second
 	// hardStopTimeout bounds how long Stop and Close wait for cancelled jobs to return.
@@ -58,10 +59,8 @@ type Options struct {
 	// MaxWorkers is the number of transcode jobs worked at once by this process (default 1: one ffmpeg
 	// pass already uses every core).
 	MaxWorkers int
-	// JobTimeout cancels a job's context after this long (default 2h).
-	JobTimeout time.Duration
 	// RescueStuckJobsAfter is how long a job may stay running before River presumes its worker died and
-	// makes it available again (default JobTimeout + 10m). It must not be shorter than JobTimeout.
+	// makes it available again (default 10m). A live worker keeps its job through the lease.
 	RescueStuckJobsAfter time.Duration
 	// PollInterval is how often idle workers look for new jobs (River's FetchPollInterval, default 1s).
 	// SQLite has no LISTEN/NOTIFY, so on SQLite this is the pickup latency for jobs enqueued by another
@@ -69,27 +68,20 @@ type Options struct {
 	PollInterval time.Duration
 }
 
-func (o Options) withDefaults() (Options, error) {
+func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	if o.MaxWorkers <= 0 {
 		o.MaxWorkers = DefaultMaxWorkers
 	}
-	if o.JobTimeout <= 0 {
-		o.JobTimeout = DefaultJobTimeout
-	}
 	if o.RescueStuckJobsAfter <= 0 {
-		o.RescueStuckJobsAfter = o.JobTimeout + rescueMargin
-	}
-	if o.RescueStuckJobsAfter < o.JobTimeout {
-		return o, fmt.Errorf("%w: RescueStuckJobsAfter (%s) is shorter than JobTimeout (%s): live jobs would be run twice",
-			ErrInvalid, o.RescueStuckJobsAfter, o.JobTimeout)
+		o.RescueStuckJobsAfter = DefaultRescueStuckJobsAfter
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
 	}
-	return o, nil
+	return o
 }
 
 // Catalog is the durable catalog and transcode queue. It is safe for concurrent use.
@@ -124,15 +116,13 @@ const (
 // An unsupported scheme or an unreachable server returns a single-line error meant to be shown to the
 // operator as is.
 func Open(ctx context.Context, rawURL string, opts Options) (*Catalog, error) {
-	opts, err := opts.withDefaults()
-	if err != nil {
-		return nil, err
-	}
+	opts = opts.withDefaults()
 	scheme, _, ok := strings.Cut(rawURL, ":")
 	if !ok || scheme == "" || strings.ContainsAny(scheme, "/\\ ") {
 		return nil, fmt.Errorf("catalog: database URL %q has no scheme (want sqlite:///path/lectern.db or postgres://user@host/db)", redact(rawURL))
 	}
 	var b backend
+	var err error
 	switch strings.ToLower(scheme) {
 	case "sqlite", "file":
 		b, err = openSQLite(ctx, rawURL, opts)
@@ -183,8 +173,10 @@ func (d demoteInfo) WithGroup(g string) slog.Handler { return demoteInfo{d.Handl
 // riverConfig is the River client configuration shared by both backends.
 func riverConfig(opts Options) *river.Config {
 	cfg := &river.Config{
-		Logger:               quieter(opts.Logger),
-		JobTimeout:           opts.JobTimeout,
+		Logger: quieter(opts.Logger),
+		// Workers size their own timeouts (river.Worker's Timeout; the transcode worker's grows with the
+		// lecture); this default covers workers that do not, and River wants it within the rescue time.
+		JobTimeout:           opts.RescueStuckJobsAfter,
 		RescueStuckJobsAfter: opts.RescueStuckJobsAfter,
 		FetchPollInterval:    opts.PollInterval,
 		// TranscodeArgs.InsertOpts sets the same; this covers jobs inserted without it.

@@ -37,4 +37,12 @@
 // Options.Workers and call Start; the ingest role leaves Workers nil and only inserts. Stop drains
 // gracefully, then cancels what is still running so River retries it rather than waiting for the stuck-job
 // rescuer (Options.RescueStuckJobsAfter) that covers crashed workers.
+//
+// # Worker lease
+//
+// River's rescuer cannot tell a killed worker from a slow one (a six-hour lecture encodes for hours).
+// So each attempt takes a lease on the version in MarkTranscoding, renews it with SetProgress (the
+// heartbeat) and needs it to publish. A rescued job whose first attempt is alive finds the lease fresh
+// (IsBusy) and waits; one whose worker died takes the lease over once the heartbeat is older than the
+// lease TTL. RescueStuckJobsAfter can therefore be minutes, and a killed worker's lecture resumes soon.
 package catalog

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +49,33 @@ type Lecture struct {
 	SourceKey       string // objstore key of the newest source
 	DurationSeconds float64
 	Renditions      []Rendition
+	// Assets are the published version's extras (poster, chapters, captions); zero before the first publish.
+	Assets Assets
+
+	// Profile is the transcode profile of the next version ("lecture" unless the teacher picked another).
+	Profile string
+	// CaptionsKey is the objstore key of the WebVTT captions uploaded with the newest source ("" = none),
+	// and CaptionsLanguage their RFC 5646 language tag ("" = unknown).
+	CaptionsKey, CaptionsLanguage string
+	// SourceSeconds is the newest source's duration as probed at upload (0 = unknown); it sizes job timeouts.
+	SourceSeconds float64
 
 	CreatedAt, UpdatedAt time.Time
+}
+
+// Assets are the files a published version has besides its HLS renditions, as paths relative to its
+// hls/{lecture}/v{n}/ prefix ("" = the version has none).
+type Assets struct {
+	// Poster is a still image for the player before playback (video) or the whole time (audio only).
+	Poster string `json:"poster,omitempty"`
+	// Chapters is a WebVTT file of slide chapters, ChapterCount its number of cues; each cue's identifier
+	// is the path of its thumbnail.
+	Chapters     string `json:"chapters,omitempty"`
+	ChapterCount int    `json:"chapter_count,omitempty"`
+	// Captions is the SUBTITLES media playlist, present when captions were uploaded.
+	Captions string `json:"captions,omitempty"`
+	// Profile is the transcode profile the version was made with.
+	Profile string `json:"profile,omitempty"`
 }
 
 // Playable reports whether some version is published (it may be ready, or being replaced, or failed).
@@ -59,6 +85,25 @@ func (l Lecture) Playable() bool { return l.Version > 0 }
 // must name a course of TeacherID.
 type NewLecture struct {
 	TeacherID, CourseID, Title, Description string
+	// Profile is the transcode profile name; "" means DefaultProfile. The catalog checks its shape only:
+	// which profiles exist is the transcoder's business.
+	Profile string
+}
+
+// DefaultProfile is the transcode profile of a lecture that did not ask for one.
+const DefaultProfile = "lecture"
+
+var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// checkProfile returns the profile to store, DefaultProfile for "".
+func checkProfile(p string) (string, error) {
+	if p == "" {
+		return DefaultProfile, nil
+	}
+	if !profileName.MatchString(p) {
+		return "", fmt.Errorf("%w: profile %q: want 1-32 of [a-z0-9-]", ErrInvalid, p)
+	}
+	return p, nil
 }
 
 // ListFilter selects lectures for ListLectures. Empty fields match everything.
@@ -80,14 +125,16 @@ const MaxListLimit = 1000
 const maxReasonLen = 4096
 
 const lectureColumns = `id, teacher_id, COALESCE(course_id, ''), title, description, status, progress, eta_seconds,
-	error_reason, version, pending_version, source_key, duration_seconds, renditions, created_at, updated_at`
+	error_reason, version, pending_version, source_key, duration_seconds, renditions, assets, profile, captions_key,
+	captions_language, source_seconds, created_at, updated_at`
 
 func scanLecture(r row) (Lecture, error) {
 	var l Lecture
-	var status, renditions string
+	var status, renditions, assets string
 	var created, updated int64
 	err := r.Scan(&l.ID, &l.TeacherID, &l.CourseID, &l.Title, &l.Description, &status, &l.Progress, &l.ETASeconds,
-		&l.ErrorReason, &l.Version, &l.PendingVersion, &l.SourceKey, &l.DurationSeconds, &renditions, &created, &updated)
+		&l.ErrorReason, &l.Version, &l.PendingVersion, &l.SourceKey, &l.DurationSeconds, &renditions, &assets,
+		&l.Profile, &l.CaptionsKey, &l.CaptionsLanguage, &l.SourceSeconds, &created, &updated)
 	if err != nil {
 		return Lecture{}, err
 	}
@@ -96,6 +143,11 @@ func scanLecture(r row) (Lecture, error) {
 	if renditions != "" && renditions != "[]" {
 		if err := json.Unmarshal([]byte(renditions), &l.Renditions); err != nil {
 			return Lecture{}, fmt.Errorf("lecture %s: renditions: %w", l.ID, err)
+		}
+	}
+	if assets != "" && assets != "{}" {
+		if err := json.Unmarshal([]byte(assets), &l.Assets); err != nil {
+			return Lecture{}, fmt.Errorf("lecture %s: assets: %w", l.ID, err)
 		}
 	}
 	return l, nil
@@ -108,12 +160,16 @@ func (c *Catalog) CreateLecture(ctx context.Context, nl NewLecture) (Lecture, er
 	if title == "" {
 		return Lecture{}, fmt.Errorf("%w: lecture title is empty", ErrInvalid)
 	}
+	profile, err := checkProfile(nl.Profile)
+	if err != nil {
+		return Lecture{}, err
+	}
 	t := now()
 	l := Lecture{
 		ID: newID(), TeacherID: nl.TeacherID, CourseID: nl.CourseID, Title: title, Description: nl.Description,
-		Status: StatusUploaded, CreatedAt: t, UpdatedAt: t,
+		Status: StatusUploaded, Profile: profile, CreatedAt: t, UpdatedAt: t,
 	}
-	err := c.b.inTx(ctx, func(q dbtx, _ insertFunc) error {
+	err = c.b.inTx(ctx, func(q dbtx, _ insertFunc) error {
 		var one int
 		if err := q.queryRow(ctx, `SELECT 1 FROM teachers WHERE id = $1`, nl.TeacherID).Scan(&one); err != nil {
 			return fmt.Errorf("teacher %q: %w", nl.TeacherID, err)
@@ -130,8 +186,8 @@ func (c *Catalog) CreateLecture(ctx context.Context, nl NewLecture) (Lecture, er
 			course = nl.CourseID
 		}
 		_, err := q.exec(ctx, `INSERT INTO lectures (id, teacher_id, course_id, title, description, status,
-			renditions, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, '[]', $7, $7)`,
-			l.ID, l.TeacherID, course, l.Title, l.Description, string(l.Status), millis(t))
+			renditions, profile, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, '[]', $7, $8, $8)`,
+			l.ID, l.TeacherID, course, l.Title, l.Description, string(l.Status), l.Profile, millis(t))
 		return err
 	})
 	if err != nil {

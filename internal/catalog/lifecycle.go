@@ -3,9 +3,11 @@ package catalog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -15,21 +17,43 @@ import (
 // not be published. Workers should treat IsConflict and IsNotFound (lecture deleted) as "stop, nothing to
 // do", not as failures to retry.
 
-// MarkTranscoding records that a worker has started producing version. It may be called again for the
-// same version (a retried job). IsConflict if version is not the pending one.
-func (c *Catalog) MarkTranscoding(ctx context.Context, lectureID string, version int) error {
+// # Worker lease
+//
+// A job is worked by one attempt at a time, identified by a worker id (unique per attempt). MarkTranscoding
+// takes the lease; SetProgress renews it (it doubles as the heartbeat, so a worker calls it regularly even
+// when progress does not move); PublishVersion requires it. A second attempt of the same job (River's
+// rescuer presumed the first one dead, but it is only slow: a six-hour lecture) finds the lease fresh and
+// gets IsBusy, so it waits instead of encoding the same version twice. A lease whose heartbeat is older
+// than the caller's leaseTTL belonged to a dead worker (SIGKILL, power loss) and is taken over.
+
+// ErrBusy: another live worker holds the lease on the version (see MarkTranscoding).
+var ErrBusy = errors.New("catalog: another worker is producing this version")
+
+// IsBusy reports whether err means another worker holds the lease on the version.
+func IsBusy(err error) bool { return errors.Is(err, ErrBusy) }
+
+// MarkTranscoding records that worker has started producing version and takes the lease on it. It may be
+// called again by the same worker, and by another worker once the holder's last heartbeat is older than
+// leaseTTL. IsBusy while another worker's lease is fresh; IsConflict if version is not the pending one.
+func (c *Catalog) MarkTranscoding(ctx context.Context, lectureID string, version int, worker string, leaseTTL time.Duration) error {
 	if err := checkVersion(version); err != nil {
 		return err
 	}
-	return c.transition(ctx, "mark transcoding", lectureID, version,
-		`UPDATE lectures SET status = $3, progress = 0, eta_seconds = 0, error_reason = '', updated_at = $4
-		WHERE id = $1 AND pending_version = $2`,
-		string(StatusTranscoding), millis(now()))
+	if worker == "" || leaseTTL <= 0 {
+		return fmt.Errorf("%w: worker id %q, lease %s", ErrInvalid, worker, leaseTTL)
+	}
+	t := now()
+	return c.transition(ctx, "mark transcoding", lectureID, version, worker,
+		`UPDATE lectures SET status = $4, progress = 0, eta_seconds = 0, error_reason = '', updated_at = $5,
+			worker_id = $3, heartbeat_at = $5
+		WHERE id = $1 AND pending_version = $2 AND (worker_id = '' OR worker_id = $3 OR heartbeat_at < $6)`,
+		string(StatusTranscoding), millis(t), millis(t.Add(-leaseTTL)))
 }
 
-// SetProgress records how far the transcode of version is (percent is clamped to 0..100; etaSeconds < 0
-// means unknown). IsConflict if version is not the pending one.
-func (c *Catalog) SetProgress(ctx context.Context, lectureID string, version int, percent, etaSeconds float64) error {
+// SetProgress records how far worker's transcode of version is (percent is clamped to 0..100; etaSeconds
+// < 0 means unknown) and renews its lease. IsConflict if version is not the pending one or worker no
+// longer holds the lease (it was presumed dead and another worker took over): stop, the other one finishes.
+func (c *Catalog) SetProgress(ctx context.Context, lectureID string, version int, worker string, percent, etaSeconds float64) error {
 	if err := checkVersion(version); err != nil {
 		return err
 	}
@@ -40,18 +64,28 @@ func (c *Catalog) SetProgress(ctx context.Context, lectureID string, version int
 	if math.IsNaN(etaSeconds) || math.IsInf(etaSeconds, 0) || etaSeconds < 0 {
 		etaSeconds = 0
 	}
-	return c.transition(ctx, "set progress", lectureID, version,
-		`UPDATE lectures SET progress = $3, eta_seconds = $4, updated_at = $5 WHERE id = $1 AND pending_version = $2`,
+	return c.transition(ctx, "set progress", lectureID, version, worker,
+		`UPDATE lectures SET progress = $4, eta_seconds = $5, updated_at = $6, heartbeat_at = $6
+		WHERE id = $1 AND pending_version = $2 AND worker_id = $3`,
 		percent, etaSeconds, millis(now()))
 }
 
-// PublishVersion makes version the one players get: status ready, progress 100, with its duration and
-// renditions. Call it LAST, after every object of the version is in the object store. IsConflict if
-// version is not the pending one (a newer upload superseded it, or it was failed).
-func (c *Catalog) PublishVersion(ctx context.Context, lectureID string, version int, durationSeconds float64, renditions []Rendition) error {
+// Publication is what a worker publishes with a version.
+type Publication struct {
+	DurationSeconds float64
+	Renditions      []Rendition
+	Assets          Assets
+}
+
+// PublishVersion makes version the one players get: status ready, progress 100, with its duration,
+// renditions and assets. Call it LAST, after every object of the version is in the object store.
+// IsConflict if version is not the pending one (a newer upload superseded it, or it was failed) or
+// worker does not hold its lease.
+func (c *Catalog) PublishVersion(ctx context.Context, lectureID string, version int, worker string, p Publication) error {
 	if err := checkVersion(version); err != nil {
 		return err
 	}
+	renditions := p.Renditions
 	if renditions == nil {
 		renditions = []Rendition{}
 	}
@@ -59,14 +93,19 @@ func (c *Catalog) PublishVersion(ctx context.Context, lectureID string, version 
 	if err != nil {
 		return fmt.Errorf("catalog: publish lecture %q: renditions: %w", lectureID, err)
 	}
-	if math.IsNaN(durationSeconds) || math.IsInf(durationSeconds, 0) || durationSeconds < 0 {
-		return fmt.Errorf("%w: duration %v", ErrInvalid, durationSeconds)
+	assets, err := json.Marshal(p.Assets)
+	if err != nil {
+		return fmt.Errorf("catalog: publish lecture %q: assets: %w", lectureID, err)
 	}
-	return c.transition(ctx, "publish", lectureID, version,
-		`UPDATE lectures SET version = pending_version, pending_version = 0, status = $3, progress = 100,
-			eta_seconds = 0, error_reason = '', duration_seconds = $4, renditions = $5, updated_at = $6
-		WHERE id = $1 AND pending_version = $2`,
-		string(StatusReady), durationSeconds, string(js), millis(now()))
+	if d := p.DurationSeconds; math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
+		return fmt.Errorf("%w: duration %v", ErrInvalid, d)
+	}
+	return c.transition(ctx, "publish", lectureID, version, worker,
+		`UPDATE lectures SET version = pending_version, pending_version = 0, status = $4, progress = 100,
+			eta_seconds = 0, error_reason = '', duration_seconds = $5, renditions = $6, assets = $7, updated_at = $8,
+			worker_id = '', heartbeat_at = 0
+		WHERE id = $1 AND pending_version = $2 AND worker_id = $3`,
+		string(StatusReady), p.DurationSeconds, string(js), string(assets), millis(now()))
 }
 
 // FailLecture records that producing version failed for good: status failed with reason, nothing pending.
@@ -77,17 +116,19 @@ func (c *Catalog) FailLecture(ctx context.Context, lectureID string, version int
 	if reason == "" {
 		reason = "unknown error"
 	}
-	return c.transition(ctx, "fail", lectureID, version,
-		`UPDATE lectures SET status = $3, error_reason = $4, pending_version = 0, eta_seconds = 0, updated_at = $5
-		WHERE id = $1 AND pending_version = $2`,
+	return c.transition(ctx, "fail", lectureID, version, "",
+		`UPDATE lectures SET status = $4, error_reason = $5, pending_version = 0, eta_seconds = 0, updated_at = $6,
+			worker_id = '', heartbeat_at = 0
+		WHERE id = $1 AND pending_version = $2 AND (worker_id = $3 OR $3 = '')`,
 		string(StatusFailed), reason, millis(now()))
 }
 
-// transition runs a guarded UPDATE (its $1 is the lecture id, $2 the expected pending version) and, when
-// it matched nothing, tells a missing lecture (IsNotFound) from a stale version (IsConflict).
-func (c *Catalog) transition(ctx context.Context, what, lectureID string, version int, query string, args ...any) error {
+// transition runs a guarded UPDATE (its $1 is the lecture id, $2 the expected pending version, $3 the
+// worker) and, when it matched nothing, tells a missing lecture (IsNotFound) from a stale version
+// (IsConflict) and, for MarkTranscoding, a lease held by another worker (IsBusy).
+func (c *Catalog) transition(ctx context.Context, what, lectureID string, version int, worker, query string, args ...any) error {
 	q := c.b.db()
-	n, err := q.exec(ctx, query, append([]any{lectureID, version}, args...)...)
+	n, err := q.exec(ctx, query, append([]any{lectureID, version, worker}, args...)...)
 	if err != nil {
 		return fmt.Errorf("catalog: %s lecture %q v%d: %w", what, lectureID, version, err)
 	}
@@ -95,10 +136,17 @@ func (c *Catalog) transition(ctx context.Context, what, lectureID string, versio
 		return nil
 	}
 	var pending int
-	if err := q.queryRow(ctx, `SELECT pending_version FROM lectures WHERE id = $1`, lectureID).Scan(&pending); err != nil {
+	var holder string
+	if err := q.queryRow(ctx, `SELECT pending_version, worker_id FROM lectures WHERE id = $1`, lectureID).Scan(&pending, &holder); err != nil {
 		return fmt.Errorf("catalog: %s lecture %q v%d: %w", what, lectureID, version, err)
 	}
-	return fmt.Errorf("catalog: %s lecture %q v%d: pending version is %d: %w", what, lectureID, version, pending, ErrConflict)
+	if pending != version {
+		return fmt.Errorf("catalog: %s lecture %q v%d: pending version is %d: %w", what, lectureID, version, pending, ErrConflict)
+	}
+	if what == "mark transcoding" {
+		return fmt.Errorf("catalog: %s lecture %q v%d: worker %q holds the lease: %w", what, lectureID, version, holder, ErrBusy)
+	}
+	return fmt.Errorf("catalog: %s lecture %q v%d: worker %q holds the lease, not %q: %w", what, lectureID, version, holder, worker, ErrConflict)
 }
 
 // checkVersion rejects version 0 where a job's version is expected: 0 means "nothing pending".

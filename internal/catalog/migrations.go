@@ -63,6 +63,19 @@ func schemaMigrations() []migration {
 				`CREATE INDEX lectures_course ON lectures (course_id, created_at, id)`,
 			},
 		},
+		{
+			version: 2,
+			name:    "transcode profile, captions, published assets, worker lease",
+			statements: []string{
+				`ALTER TABLE lectures ADD COLUMN profile TEXT NOT NULL DEFAULT 'lecture'`,
+				`ALTER TABLE lectures ADD COLUMN captions_key TEXT NOT NULL DEFAULT ''`,
+				`ALTER TABLE lectures ADD COLUMN captions_language TEXT NOT NULL DEFAULT ''`,
+				`ALTER TABLE lectures ADD COLUMN source_seconds DOUBLE PRECISION NOT NULL DEFAULT 0`,
+				`ALTER TABLE lectures ADD COLUMN assets TEXT NOT NULL DEFAULT '{}'`,
+				`ALTER TABLE lectures ADD COLUMN worker_id TEXT NOT NULL DEFAULT ''`,
+				`ALTER TABLE lectures ADD COLUMN heartbeat_at BIGINT NOT NULL DEFAULT 0`,
+			},
+		},
 	}
 }
 

@@ -122,12 +122,3 @@ func TestOpenSQLiteURLForms(t *testing.T) {
 		}
 	}
 }
-
-func TestOptionsValidation(t *testing.T) {
-	_, err := catalog.Open(context.Background(), "sqlite://"+t.TempDir()+"/x.db", catalog.Options{
-		JobTimeout: time.Hour, RescueStuckJobsAfter: time.Minute,
-	})
-	if !catalog.IsInvalid(err) {
-		t.Errorf("RescueStuckJobsAfter < JobTimeout: err = %v, want invalid", err)
-	}
-}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"regexp"
 	"strings"
 	"time"
 
@@ -27,7 +29,28 @@ type TranscodeArgs struct {
 	LectureID string `json:"lecture_id"`
 	Version   int    `json:"version"`
 	SourceKey string `json:"source_key"`
+	// Profile names the transcode profile ("" = DefaultProfile, for jobs enqueued before profiles existed).
+	Profile string `json:"profile,omitempty"`
+	// CaptionsKey is a WebVTT file to publish as a SUBTITLES rendition ("" = none), in CaptionsLanguage.
+	CaptionsKey      string `json:"captions_key,omitempty"`
+	CaptionsLanguage string `json:"captions_language,omitempty"`
+	// SourceSeconds is the source's probed duration (0 = unknown); the worker sizes its timeout from it.
+	SourceSeconds float64 `json:"source_seconds,omitempty"`
 }
+
+// Source is a newly stored source for EnqueueTranscode.
+type Source struct {
+	// Key is the objstore key of the source media. Required.
+	Key string
+	// CaptionsKey is the objstore key of WebVTT captions uploaded with it ("" = none).
+	CaptionsKey string
+	// CaptionsLanguage is the captions' RFC 5646 tag ("" = unknown).
+	CaptionsLanguage string
+	// Seconds is the probed duration (0 = unknown).
+	Seconds float64
+}
+
+var languageTag = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
 
 // Kind is River's job kind for TranscodeArgs.
 func (TranscodeArgs) Kind() string { return TranscodeKind }
@@ -43,30 +66,78 @@ func (TranscodeArgs) InsertOpts() river.InsertOpts {
 // queued with progress and error cleared, AND the River job is inserted. Either both happen or neither:
 // no job without its status, no queued lecture without its job. Returns the new pending version. A
 // published Version stays playable until the new one is published.
-func (c *Catalog) EnqueueTranscode(ctx context.Context, lectureID, sourceKey string) (int, error) {
-	if strings.TrimSpace(sourceKey) == "" {
+func (c *Catalog) EnqueueTranscode(ctx context.Context, lectureID string, src Source) (int, error) {
+	if strings.TrimSpace(src.Key) == "" {
 		return 0, fmt.Errorf("%w: empty source key", ErrInvalid)
 	}
+	if src.CaptionsLanguage != "" && !languageTag.MatchString(src.CaptionsLanguage) {
+		return 0, fmt.Errorf("%w: captions language %q is not a language tag like \"en\" or \"ko-KR\"", ErrInvalid, src.CaptionsLanguage)
+	}
+	if math.IsNaN(src.Seconds) || math.IsInf(src.Seconds, 0) || src.Seconds < 0 {
+		return 0, fmt.Errorf("%w: source duration %v", ErrInvalid, src.Seconds)
+	}
+	v, err := c.enqueue(ctx, lectureID, `source_key = $4, captions_key = $5, captions_language = $6, source_seconds = $7`,
+		src.Key, src.CaptionsKey, src.CaptionsLanguage, src.Seconds)
+	if err != nil {
+		return 0, fmt.Errorf("catalog: enqueue transcode of lecture %q: %w", lectureID, err)
+	}
+	return v, nil
+}
+
+// Retranscode asks for a new version of the lecture made from its stored source (and captions), with
+// profile ("" keeps the lecture's profile): a new ladder or profile becomes v{n+1} while v{n} keeps
+// playing. Same transaction rules as EnqueueTranscode. IsConflict if the lecture has no source yet.
+func (c *Catalog) Retranscode(ctx context.Context, lectureID, profile string) (int, error) {
+	set := `profile = profile`
+	var args []any
+	if profile != "" {
+		p, err := checkProfile(profile)
+		if err != nil {
+			return 0, err
+		}
+		set, args = `profile = $4`, []any{p}
+	}
+	v, err := c.enqueue(ctx, lectureID, set+` WHERE source_key <> ''`, args...)
+	if IsNotFound(err) {
+		// Tell "no such lecture" from "nothing uploaded yet".
+		if _, gerr := c.GetLecture(ctx, lectureID); gerr == nil {
+			err = fmt.Errorf("no source uploaded yet: %w", ErrConflict)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("catalog: retranscode lecture %q: %w", lectureID, err)
+	}
+	return v, nil
+}
+
+// enqueue moves the lecture to a new pending version, applies set (SQL assignments using $4 onwards,
+// optionally ending in an extra "WHERE" condition) and inserts its job, in one transaction.
+func (c *Catalog) enqueue(ctx context.Context, lectureID, set string, args ...any) (int, error) {
 	var version int
 	err := c.b.inTx(ctx, func(q dbtx, insert insertFunc) error {
+		where := `WHERE id = $1`
+		if assign, cond, ok := strings.Cut(set, " WHERE "); ok {
+			set, where = assign, where+" AND "+cond
+		}
 		// last_version, not max(Version, PendingVersion): after a failed v2 the next upload must be v3,
 		// or a retry of the failed v2 job could still match and publish the old source.
+		a := TranscodeArgs{LectureID: lectureID}
 		err := q.queryRow(ctx, `UPDATE lectures SET last_version = last_version + 1, pending_version = last_version + 1,
-				source_key = $2, status = $3, progress = 0, eta_seconds = 0, error_reason = '', updated_at = $4
-			WHERE id = $1 RETURNING pending_version`,
-			lectureID, sourceKey, string(StatusQueued), millis(now())).Scan(&version)
+				status = $2, progress = 0, eta_seconds = 0, error_reason = '', updated_at = $3, worker_id = '',
+				heartbeat_at = 0, `+set+` `+where+`
+			RETURNING pending_version, source_key, profile, captions_key, captions_language, source_seconds`,
+			append([]any{lectureID, string(StatusQueued), millis(now())}, args...)...).
+			Scan(&a.Version, &a.SourceKey, &a.Profile, &a.CaptionsKey, &a.CaptionsLanguage, &a.SourceSeconds)
 		if err != nil {
 			return err
 		}
-		if _, err := insert(ctx, TranscodeArgs{LectureID: lectureID, Version: version, SourceKey: sourceKey}); err != nil {
+		version = a.Version
+		if _, err := insert(ctx, a); err != nil {
 			return err
 		}
 		return c.hooks.afterEnqueueInsert(ctx)
 	})
-	if err != nil {
-		return 0, fmt.Errorf("catalog: enqueue transcode of lecture %q: %w", lectureID, err)
-	}
-	return version, nil
+	return version, err
 }
 
 // jobStates are every state a River job can be in; QueueStats reports them all, zeros included, so

@@ -38,7 +38,16 @@ func RunConformance(t *testing.T, open func(t *testing.T) string) {
 	t.Run("JobIsWorked", func(t *testing.T) { testJobIsWorked(t, open) })
 	t.Run("StopCancelsRunningJobs", func(t *testing.T) { testStopCancels(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("SourceProfileAssets", func(t *testing.T) { testSourceProfileAssets(t, open) })
+	t.Run("Retranscode", func(t *testing.T) { testRetranscode(t, open) })
+	t.Run("WorkerLease", func(t *testing.T) { testWorkerLease(t, open) })
 }
+
+// The worker id and lease of the single worker most tests play.
+const (
+	testWorker = "worker-1"
+	testLease  = time.Minute
+)
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

@@ -25,7 +25,7 @@ func testLifecycle(t *testing.T, open func(*testing.T) string) {
 		t.Errorf("GetLecture = %+v, want %+v", got, l)
 	}
 
-	v := must(c.EnqueueTranscode(ctx, l.ID, "sources/"+l.ID+"/u1"))(t)
+	v := must(c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "sources/" + l.ID + "/u1"}))(t)
 	if v != 1 {
 		t.Fatalf("first EnqueueTranscode = v%d, want v1", v)
 	}
@@ -34,14 +34,14 @@ func testLifecycle(t *testing.T, open func(*testing.T) string) {
 		t.Errorf("after enqueue: %+v", got)
 	}
 
-	check(t, c.MarkTranscoding(ctx, l.ID, 1))
-	check(t, c.MarkTranscoding(ctx, l.ID, 1)) // a retried job marks again
-	check(t, c.SetProgress(ctx, l.ID, 1, 42.5, 17))
+	check(t, c.MarkTranscoding(ctx, l.ID, 1, testWorker, testLease))
+	check(t, c.MarkTranscoding(ctx, l.ID, 1, testWorker, testLease)) // a retried job marks again
+	check(t, c.SetProgress(ctx, l.ID, 1, testWorker, 42.5, 17))
 	got = must(c.GetLecture(ctx, l.ID))(t)
 	if got.Status != catalog.StatusTranscoding || got.Progress != 42.5 || got.ETASeconds != 17 {
 		t.Errorf("after progress: %+v", got)
 	}
-	check(t, c.SetProgress(ctx, l.ID, 1, 250, -1)) // clamped
+	check(t, c.SetProgress(ctx, l.ID, 1, testWorker, 250, -1)) // clamped
 	if got := must(c.GetLecture(ctx, l.ID))(t); got.Progress != 100 || got.ETASeconds != 0 {
 		t.Errorf("clamped progress: %v eta %v", got.Progress, got.ETASeconds)
 	}
@@ -50,7 +50,7 @@ func testLifecycle(t *testing.T, open func(*testing.T) string) {
 		{Name: "720p", Width: 1280, Height: 720, Bandwidth: 3_000_000, AverageBandwidth: 2_500_000, Codecs: "avc1.64001f,mp4a.40.2", FrameRate: 29.97},
 		{Name: "360p", Width: 640, Height: 360, Bandwidth: 900_000, AverageBandwidth: 800_000, Codecs: "avc1.64001e,mp4a.40.2", FrameRate: 29.97},
 	}
-	check(t, c.PublishVersion(ctx, l.ID, 1, 3600.5, renditions))
+	check(t, c.PublishVersion(ctx, l.ID, 1, testWorker, catalog.Publication{DurationSeconds: 3600.5, Renditions: renditions}))
 	got = must(c.GetLecture(ctx, l.ID))(t)
 	if got.Status != catalog.StatusReady || got.Version != 1 || got.PendingVersion != 0 || got.Progress != 100 ||
 		got.DurationSeconds != 3600.5 || !slices.Equal(got.Renditions, renditions) || !got.Playable() {
@@ -58,7 +58,7 @@ func testLifecycle(t *testing.T, open func(*testing.T) string) {
 	}
 
 	// Replace: v2 is produced while v1 keeps playing.
-	v = must(c.EnqueueTranscode(ctx, l.ID, "sources/"+l.ID+"/u2"))(t)
+	v = must(c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "sources/" + l.ID + "/u2"}))(t)
 	if v != 2 {
 		t.Fatalf("replacement EnqueueTranscode = v%d, want v2", v)
 	}
@@ -69,7 +69,7 @@ func testLifecycle(t *testing.T, open func(*testing.T) string) {
 	}
 
 	// A failed replacement keeps v1 published.
-	check(t, c.MarkTranscoding(ctx, l.ID, 2))
+	check(t, c.MarkTranscoding(ctx, l.ID, 2, testWorker, testLease))
 	check(t, c.FailLecture(ctx, l.ID, 2, "ffmpeg: invalid data found when processing input"))
 	got = must(c.GetLecture(ctx, l.ID))(t)
 	if got.Status != catalog.StatusFailed || got.Version != 1 || got.PendingVersion != 0 ||
@@ -78,7 +78,7 @@ func testLifecycle(t *testing.T, open func(*testing.T) string) {
 	}
 
 	// The next attempt gets a fresh version number (never v2 again) and clears the error.
-	v = must(c.EnqueueTranscode(ctx, l.ID, "sources/"+l.ID+"/u3"))(t)
+	v = must(c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "sources/" + l.ID + "/u3"}))(t)
 	if v <= 2 {
 		t.Fatalf("EnqueueTranscode after a failed v2 = v%d, want > 2", v)
 	}
@@ -86,7 +86,8 @@ func testLifecycle(t *testing.T, open func(*testing.T) string) {
 	if got.Status != catalog.StatusQueued || got.ErrorReason != "" || got.Version != 1 || got.PendingVersion != v {
 		t.Errorf("after re-enqueue: %+v", got)
 	}
-	check(t, c.PublishVersion(ctx, l.ID, v, 10, nil))
+	check(t, c.MarkTranscoding(ctx, l.ID, v, testWorker, testLease))
+	check(t, c.PublishVersion(ctx, l.ID, v, testWorker, catalog.Publication{DurationSeconds: 10}))
 	got = must(c.GetLecture(ctx, l.ID))(t)
 	if got.Status != catalog.StatusReady || got.Version != v || len(got.Renditions) != 0 {
 		t.Errorf("after publishing v%d: %+v", v, got)
@@ -100,7 +101,7 @@ func testLifecycle(t *testing.T, open func(*testing.T) string) {
 	if l2.CourseID != "" {
 		t.Errorf("lecture without course has CourseID %q", l2.CourseID)
 	}
-	v = must(c.EnqueueTranscode(ctx, l2.ID, "k"))(t)
+	v = must(c.EnqueueTranscode(ctx, l2.ID, catalog.Source{Key: "k"}))(t)
 	check(t, c.FailLecture(ctx, l2.ID, v, ""))
 	got = must(c.GetLecture(ctx, l2.ID))(t)
 	if got.Status != catalog.StatusFailed || got.Version != 0 || got.Playable() || got.ErrorReason == "" {
@@ -114,53 +115,54 @@ func testConflicts(t *testing.T, open func(*testing.T) string) {
 	_, co, l := teacherAndLecture(t, ctx, c)
 
 	// Nothing pending yet.
-	if err := c.MarkTranscoding(ctx, l.ID, 1); !catalog.IsConflict(err) {
+	if err := c.MarkTranscoding(ctx, l.ID, 1, testWorker, testLease); !catalog.IsConflict(err) {
 		t.Errorf("MarkTranscoding before enqueue = %v, want conflict", err)
 	}
-	if err := c.PublishVersion(ctx, l.ID, 1, 1, nil); !catalog.IsConflict(err) {
+	if err := c.PublishVersion(ctx, l.ID, 1, testWorker, catalog.Publication{DurationSeconds: 1}); !catalog.IsConflict(err) {
 		t.Errorf("PublishVersion before enqueue = %v, want conflict", err)
 	}
-	v1 := must(c.EnqueueTranscode(ctx, l.ID, "a"))(t)
-	v2 := must(c.EnqueueTranscode(ctx, l.ID, "b"))(t) // superseded before v1 even started
+	v1 := must(c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "a"}))(t)
+	v2 := must(c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "b"}))(t) // superseded before v1 even started
 	if v2 != v1+1 {
 		t.Errorf("second enqueue = v%d, want v%d", v2, v1+1)
 	}
 	// The job for v1 finds itself stale at every step.
-	if err := c.MarkTranscoding(ctx, l.ID, v1); !catalog.IsConflict(err) {
+	if err := c.MarkTranscoding(ctx, l.ID, v1, testWorker, testLease); !catalog.IsConflict(err) {
 		t.Errorf("MarkTranscoding(stale) = %v, want conflict", err)
 	}
-	if err := c.SetProgress(ctx, l.ID, v1, 50, 1); !catalog.IsConflict(err) {
+	if err := c.SetProgress(ctx, l.ID, v1, testWorker, 50, 1); !catalog.IsConflict(err) {
 		t.Errorf("SetProgress(stale) = %v, want conflict", err)
 	}
-	if err := c.PublishVersion(ctx, l.ID, v1, 1, nil); !catalog.IsConflict(err) {
+	if err := c.PublishVersion(ctx, l.ID, v1, testWorker, catalog.Publication{DurationSeconds: 1}); !catalog.IsConflict(err) {
 		t.Errorf("PublishVersion(stale) = %v, want conflict", err)
 	}
 	if err := c.FailLecture(ctx, l.ID, v1, "x"); !catalog.IsConflict(err) {
 		t.Errorf("FailLecture(stale) = %v, want conflict", err)
 	}
-	if err := c.PublishVersion(ctx, l.ID, v2+1, 1, nil); !catalog.IsConflict(err) {
+	if err := c.PublishVersion(ctx, l.ID, v2+1, testWorker, catalog.Publication{DurationSeconds: 1}); !catalog.IsConflict(err) {
 		t.Errorf("PublishVersion(future) = %v, want conflict", err)
 	}
 	got := must(c.GetLecture(ctx, l.ID))(t)
 	if got.Status != catalog.StatusQueued || got.PendingVersion != v2 || got.SourceKey != "b" {
 		t.Errorf("stale calls changed the lecture: %+v", got)
 	}
-	check(t, c.PublishVersion(ctx, l.ID, v2, 1, nil))
-	if err := c.PublishVersion(ctx, l.ID, v2, 1, nil); !catalog.IsConflict(err) {
+	check(t, c.MarkTranscoding(ctx, l.ID, v2, testWorker, testLease))
+	check(t, c.PublishVersion(ctx, l.ID, v2, testWorker, catalog.Publication{DurationSeconds: 1}))
+	if err := c.PublishVersion(ctx, l.ID, v2, testWorker, catalog.Publication{DurationSeconds: 1}); !catalog.IsConflict(err) {
 		t.Errorf("publishing twice = %v, want conflict", err)
 	}
 
 	// Version 0 is never a job's version.
-	if err := c.MarkTranscoding(ctx, l.ID, 0); !catalog.IsInvalid(err) {
+	if err := c.MarkTranscoding(ctx, l.ID, 0, testWorker, testLease); !catalog.IsInvalid(err) {
 		t.Errorf("MarkTranscoding(v0) = %v, want invalid", err)
 	}
 
 	// Unknown lecture: not found everywhere.
 	const ghost = "nosuchlecture00"
 	for name, err := range map[string]error{
-		"MarkTranscoding": c.MarkTranscoding(ctx, ghost, 1),
-		"SetProgress":     c.SetProgress(ctx, ghost, 1, 1, 1),
-		"PublishVersion":  c.PublishVersion(ctx, ghost, 1, 1, nil),
+		"MarkTranscoding": c.MarkTranscoding(ctx, ghost, 1, testWorker, testLease),
+		"SetProgress":     c.SetProgress(ctx, ghost, 1, testWorker, 1, 1),
+		"PublishVersion":  c.PublishVersion(ctx, ghost, 1, testWorker, catalog.Publication{DurationSeconds: 1}),
 		"FailLecture":     c.FailLecture(ctx, ghost, 1, "x"),
 		"RenameLecture":   c.RenameLecture(ctx, ghost, "x"),
 		"DeleteLecture":   c.DeleteLecture(ctx, ghost),
@@ -169,7 +171,7 @@ func testConflicts(t *testing.T, open func(*testing.T) string) {
 			t.Errorf("%s(unknown lecture) = %v, want not found", name, err)
 		}
 	}
-	if _, err := c.EnqueueTranscode(ctx, ghost, "k"); !catalog.IsNotFound(err) {
+	if _, err := c.EnqueueTranscode(ctx, ghost, catalog.Source{Key: "k"}); !catalog.IsNotFound(err) {
 		t.Errorf("EnqueueTranscode(unknown) = %v, want not found", err)
 	}
 	if _, err := c.GetLecture(ctx, ghost); !catalog.IsNotFound(err) {
@@ -190,7 +192,7 @@ func testConflicts(t *testing.T, open func(*testing.T) string) {
 	if _, err := c.CreateLecture(ctx, catalog.NewLecture{TeacherID: other.ID, Title: " "}); !catalog.IsInvalid(err) {
 		t.Errorf("CreateLecture(blank title) = %v, want invalid", err)
 	}
-	if _, err := c.EnqueueTranscode(ctx, l.ID, ""); !catalog.IsInvalid(err) {
+	if _, err := c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: ""}); !catalog.IsInvalid(err) {
 		t.Errorf("EnqueueTranscode(empty key) = %v, want invalid", err)
 	}
 }
@@ -257,7 +259,7 @@ func testPagination(t *testing.T, open func(*testing.T) string) {
 	if len(inCourse) != 4 {
 		t.Errorf("ListLectures(course) returned %d, want 4", len(inCourse))
 	}
-	check(t, func() error { _, err := c.EnqueueTranscode(ctx, adas[1], "k"); return err }())
+	check(t, func() error { _, err := c.EnqueueTranscode(ctx, adas[1], catalog.Source{Key: "k"}); return err }())
 	queued := must(c.ListLectures(ctx, catalog.ListFilter{Status: catalog.StatusQueued}))(t)
 	if len(queued) != 1 || queued[0].ID != adas[1] {
 		t.Errorf("ListLectures(queued) = %v", ids(queued))
@@ -281,7 +283,7 @@ func testRenameDelete(t *testing.T, open func(*testing.T) string) {
 	if err := c.RenameLecture(ctx, l.ID, ""); !catalog.IsInvalid(err) {
 		t.Errorf("RenameLecture(blank) = %v, want invalid", err)
 	}
-	must(c.EnqueueTranscode(ctx, l.ID, "k"))(t)
+	must(c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "k"}))(t)
 	check(t, c.DeleteLecture(ctx, l.ID))
 	if _, err := c.GetLecture(ctx, l.ID); !catalog.IsNotFound(err) {
 		t.Errorf("GetLecture after delete = %v, want not found", err)
@@ -290,7 +292,7 @@ func testRenameDelete(t *testing.T, open func(*testing.T) string) {
 		t.Errorf("DeleteLecture twice = %v, want not found", err)
 	}
 	// The job queued before the delete finds the lecture gone.
-	if err := c.MarkTranscoding(ctx, l.ID, 1); !catalog.IsNotFound(err) {
+	if err := c.MarkTranscoding(ctx, l.ID, 1, testWorker, testLease); !catalog.IsNotFound(err) {
 		t.Errorf("MarkTranscoding of a deleted lecture = %v, want not found", err)
 	}
 	if n := must(c.CountLectures(ctx))(t); n != 0 {

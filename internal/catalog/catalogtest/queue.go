@@ -17,12 +17,12 @@ func testEnqueueTransactional(t *testing.T, open func(*testing.T) string) {
 	c := openCatalog(t, open(t), catalog.Options{})
 	_, _, l := teacherAndLecture(t, ctx, c)
 
-	v := must(c.EnqueueTranscode(ctx, l.ID, "sources/"+l.ID+"/u1"))(t)
+	v := must(c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "sources/" + l.ID + "/u1"}))(t)
 	jobs := must(c.TranscodeJobs(ctx, l.ID))(t)
 	if len(jobs) != 1 {
 		t.Fatalf("TranscodeJobs after enqueue = %+v, want one job", jobs)
 	}
-	want := catalog.TranscodeArgs{LectureID: l.ID, Version: v, SourceKey: "sources/" + l.ID + "/u1"}
+	want := catalog.TranscodeArgs{LectureID: l.ID, Version: v, SourceKey: "sources/" + l.ID + "/u1", Profile: catalog.DefaultProfile}
 	if j := jobs[0]; j.Args != want || j.State != "available" || j.MaxAttempts != 5 || j.ID == 0 {
 		t.Errorf("job = %+v, want args %+v, available, 5 attempts", j, want)
 	}
@@ -35,7 +35,7 @@ func testEnqueueTransactional(t *testing.T, open func(*testing.T) string) {
 	boom := errors.New("forced failure inside the enqueue transaction")
 	var hookRan bool
 	catalog.SetEnqueueHookForTesting(c, func(context.Context) error { hookRan = true; return boom })
-	_, err := c.EnqueueTranscode(ctx, l.ID, "sources/"+l.ID+"/u2")
+	_, err := c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "sources/" + l.ID + "/u2"})
 	catalog.SetEnqueueHookForTesting(c, nil)
 	if !hookRan || !errors.Is(err, boom) {
 		t.Fatalf("EnqueueTranscode with failing hook = %v (hook ran: %v), want the forced error", err, hookRan)
@@ -54,7 +54,7 @@ func testEnqueueTransactional(t *testing.T, open func(*testing.T) string) {
 	// Starting from another status too: the failed lecture stays failed, with no job.
 	l2 := must(c.CreateLecture(ctx, catalog.NewLecture{TeacherID: l.TeacherID, Title: "two"}))(t)
 	catalog.SetEnqueueHookForTesting(c, func(context.Context) error { return boom })
-	_, err = c.EnqueueTranscode(ctx, l2.ID, "k")
+	_, err = c.EnqueueTranscode(ctx, l2.ID, catalog.Source{Key: "k"})
 	catalog.SetEnqueueHookForTesting(c, nil)
 	if !errors.Is(err, boom) {
 		t.Fatalf("EnqueueTranscode with failing hook = %v", err)
@@ -66,7 +66,7 @@ func testEnqueueTransactional(t *testing.T, open func(*testing.T) string) {
 		t.Errorf("rolled-back enqueue left jobs %+v", jobs)
 	}
 	// And the catalog still works after the rollback (the connection was released).
-	v2 := must(c.EnqueueTranscode(ctx, l2.ID, "k"))(t)
+	v2 := must(c.EnqueueTranscode(ctx, l2.ID, catalog.Source{Key: "k"}))(t)
 	if jobs := must(c.TranscodeJobs(ctx, l2.ID))(t); len(jobs) != 1 || jobs[0].Args.Version != v2 {
 		t.Errorf("jobs after a successful enqueue = %+v", jobs)
 	}
@@ -82,12 +82,12 @@ type recordingWorker struct {
 func (w *recordingWorker) Work(ctx context.Context, job *river.Job[catalog.TranscodeArgs]) error {
 	a := job.Args
 	c := w.cat()
-	err := c.MarkTranscoding(ctx, a.LectureID, a.Version)
+	err := c.MarkTranscoding(ctx, a.LectureID, a.Version, testWorker, testLease)
 	if err == nil {
-		err = c.SetProgress(ctx, a.LectureID, a.Version, 50, 1)
+		err = c.SetProgress(ctx, a.LectureID, a.Version, testWorker, 50, 1)
 	}
 	if err == nil {
-		err = c.PublishVersion(ctx, a.LectureID, a.Version, 12, []catalog.Rendition{{Name: "360p", Width: 640, Height: 360}})
+		err = c.PublishVersion(ctx, a.LectureID, a.Version, testWorker, catalog.Publication{DurationSeconds: 12, Renditions: []catalog.Rendition{{Name: "360p", Width: 640, Height: 360}}})
 	}
 	if catalog.IsConflict(err) || catalog.IsNotFound(err) {
 		return river.JobCancel(err) // superseded or deleted: retrying cannot help
@@ -110,10 +110,10 @@ func testJobIsWorked(t *testing.T, open func(*testing.T) string) {
 
 	check(t, c.Start(ctx))
 	check(t, c.Start(ctx)) // starting twice is harmless
-	v := must(c.EnqueueTranscode(ctx, l.ID, "sources/x"))(t)
+	v := must(c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "sources/x"}))(t)
 	select {
 	case got := <-w.seen:
-		want := catalog.TranscodeArgs{LectureID: l.ID, Version: v, SourceKey: "sources/x"}
+		want := catalog.TranscodeArgs{LectureID: l.ID, Version: v, SourceKey: "sources/x", Profile: catalog.DefaultProfile}
 		if got != want {
 			t.Errorf("worker got %+v, want %+v", got, want)
 		}
@@ -153,7 +153,7 @@ func testStopCancels(t *testing.T, open func(*testing.T) string) {
 	_, _, l := teacherAndLecture(t, ctx, c)
 	startCtx, cancelStart := context.WithCancel(ctx)
 	check(t, c.Start(startCtx))
-	must(c.EnqueueTranscode(ctx, l.ID, "k"))(t)
+	must(c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "k"}))(t)
 	select {
 	case <-w.started:
 	case <-time.After(20 * time.Second):
@@ -216,11 +216,11 @@ func testConcurrency(t *testing.T, open func(*testing.T) string) {
 				if err != nil {
 					return err
 				}
-				if _, err := c.EnqueueTranscode(ctx, l.ID, "k"); err != nil {
+				if _, err := c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "k"}); err != nil {
 					return err
 				}
 				if i%3 == 0 { // a replacement racing the first job
-					if _, err := c.EnqueueTranscode(ctx, l.ID, "k2"); err != nil {
+					if _, err := c.EnqueueTranscode(ctx, l.ID, catalog.Source{Key: "k2"}); err != nil {
 						return err
 					}
 				}
