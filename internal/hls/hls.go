@@ -5,9 +5,10 @@
 //
 // # Writing
 //
-// [WriteMaster] writes the multivariant ("master") playlist the transcode worker publishes. There is no
-// media playlist writer: ffmpeg writes those, and the worker publishes them as written (apart from
-// renaming the init section).
+// [WriteMaster] writes the multivariant ("master") playlist the transcode worker publishes, with its
+// audio and subtitle groups. ffmpeg writes the media playlists of the renditions, and the worker publishes
+// them as written (apart from renaming the init section); [WriteSingleFileMedia] writes the one-segment
+// playlist that makes an uploaded WebVTT file a SUBTITLES rendition.
 //
 // # Reading
 //
@@ -34,6 +35,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -60,6 +62,19 @@ type Variant struct {
 	FrameRate float64
 	// Audio is the GROUP-ID of the AudioRendition(s) played with this variant; "" for none.
 	Audio string
+	// Subtitles is the GROUP-ID of the SubtitleRendition(s) offered with this variant; "" for none.
+	Subtitles string
+}
+
+// SubtitleRendition is one EXT-X-MEDIA TYPE=SUBTITLES entry: a WebVTT media playlist.
+type SubtitleRendition struct {
+	GroupID  string
+	Name     string
+	Language string // RFC 5646 tag; "" omits it
+	URI      string
+	// Default shows the captions without the viewer asking (AUTOSELECT is always YES, so a player
+	// may pick them by the viewer's language).
+	Default bool
 }
 
 // AudioRendition is one EXT-X-MEDIA TYPE=AUDIO entry.
@@ -75,8 +90,9 @@ type AudioRendition struct {
 type Master struct {
 	// Variants in the order they are written. The first is where most players start, so the caller
 	// chooses the order.
-	Variants []Variant
-	Audio    []AudioRendition
+	Variants  []Variant
+	Audio     []AudioRendition
+	Subtitles []SubtitleRendition
 	// IndependentSegments writes EXT-X-INDEPENDENT-SEGMENTS: every segment starts with a key frame.
 	IndependentSegments bool
 }
@@ -121,6 +137,7 @@ func WriteMaster(m Master) ([]byte, error) {
 			AverageBandwidth: uint32(v.AverageBandwidth),
 			Codecs:           v.Codecs,
 			Audio:            v.Audio,
+			Subtitles:        v.Subtitles,
 			FrameRate:        v.FrameRate,
 		}
 		if v.Width > 0 && v.Height > 0 {
@@ -143,6 +160,15 @@ func WriteMaster(m Master) ([]byte, error) {
 				alt.Autoselect = "YES"
 			}
 			params.Alternatives = append(params.Alternatives, alt)
+		}
+		for _, s := range m.Subtitles {
+			if s.GroupID != v.Subtitles {
+				continue
+			}
+			params.Alternatives = append(params.Alternatives, &m3u8.Alternative{
+				Type: "SUBTITLES", GroupId: s.GroupID, Name: s.Name, Language: s.Language, URI: s.URI,
+				Default: s.Default, Autoselect: "YES",
+			})
 		}
 		p.Append(v.URI, nil, params)
 	}
@@ -167,6 +193,16 @@ func validateMaster(m Master) error {
 		}
 		groups[a.GroupID] = true
 	}
+	subGroups := make(map[string]bool)
+	for _, s := range m.Subtitles {
+		if s.GroupID == "" || s.Name == "" || s.URI == "" {
+			return fmt.Errorf("hls: subtitle rendition %+v: GroupID, Name and URI are required", s)
+		}
+		if err := plain(s.GroupID, s.Name, s.Language, s.URI); err != nil {
+			return err
+		}
+		subGroups[s.GroupID] = true
+	}
 	for _, v := range m.Variants {
 		if v.URI == "" {
 			return errors.New("hls: variant without URI")
@@ -177,7 +213,10 @@ func validateMaster(m Master) error {
 		if v.Audio != "" && !groups[v.Audio] {
 			return fmt.Errorf("hls: variant %s: AUDIO group %q has no rendition", v.URI, v.Audio)
 		}
-		if err := plain(v.URI, v.Codecs, v.Audio); err != nil {
+		if v.Subtitles != "" && !subGroups[v.Subtitles] {
+			return fmt.Errorf("hls: variant %s: SUBTITLES group %q has no rendition", v.URI, v.Subtitles)
+		}
+		if err := plain(v.URI, v.Codecs, v.Audio, v.Subtitles); err != nil {
 			return err
 		}
 	}
@@ -192,6 +231,28 @@ func plain(values ...string) error {
 		}
 	}
 	return nil
+}
+
+// WriteSingleFileMedia returns a VOD media playlist whose one segment is the file uri lasting
+// duration seconds: how a WebVTT captions file becomes an HLS SUBTITLES rendition.
+func WriteSingleFileMedia(uri string, duration float64) ([]byte, error) {
+	if uri == "" || !(duration > 0) || math.IsInf(duration, 0) {
+		return nil, fmt.Errorf("hls: single-file playlist: uri %q, duration %v", uri, duration)
+	}
+	if err := plain(uri); err != nil {
+		return nil, err
+	}
+	p, err := m3u8.NewMediaPlaylist(1, 1)
+	if err != nil {
+		return nil, fmt.Errorf("hls: %w", err)
+	}
+	if err := p.Append(uri, duration, ""); err != nil {
+		return nil, fmt.Errorf("hls: %w", err)
+	}
+	p.MediaType = m3u8.VOD
+	p.TargetDuration = math.Ceil(duration)
+	p.Close()
+	return bytes.Clone(p.Encode().Bytes()), nil
 }
 
 // decode runs the library's type-detecting decoder. Strict mode turns a missing #EXTM3U and malformed
@@ -245,6 +306,7 @@ func ParseMaster(data []byte) (Master, error) {
 	}
 	m := Master{IndependentSegments: mp.IndependentSegments()}
 	seen := make(map[AudioRendition]bool)
+	seenSubs := make(map[SubtitleRendition]bool)
 	for _, v := range mp.Variants {
 		if v.Iframe {
 			continue // I-frame playlists are not played; nothing in Lectern writes them yet
@@ -256,6 +318,7 @@ func ParseMaster(data []byte) (Master, error) {
 			Codecs:           v.Codecs,
 			FrameRate:        v.FrameRate,
 			Audio:            v.Audio,
+			Subtitles:        v.Subtitles,
 		}
 		if v.Resolution != "" {
 			w, h, ok := parseResolution(v.Resolution)
@@ -266,6 +329,14 @@ func ParseMaster(data []byte) (Master, error) {
 		}
 		m.Variants = append(m.Variants, out)
 		for _, alt := range v.Alternatives {
+			if alt != nil && alt.Type == "SUBTITLES" {
+				s := SubtitleRendition{GroupID: alt.GroupId, Name: alt.Name, Language: alt.Language, URI: alt.URI, Default: alt.Default}
+				if !seenSubs[s] {
+					seenSubs[s] = true
+					m.Subtitles = append(m.Subtitles, s)
+				}
+				continue
+			}
 			if alt == nil || alt.Type != "AUDIO" {
 				continue
 			}

@@ -30,6 +30,7 @@ func TestWriteMasterRoundTrip(t *testing.T) {
 		{"video with audio group", sampleMaster()},
 		{"video only", Master{Variants: []Variant{{URI: "a/index.m3u8", Bandwidth: 1000, Codecs: "avc1.640015", Width: 320, Height: 180, FrameRate: 25}}}},
 		{"audio only variant", Master{Variants: []Variant{{URI: "audio/index.m3u8", Bandwidth: 140_000, AverageBandwidth: 130_000, Codecs: "mp4a.40.2"}}}},
+		{"with captions", withCaptions()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,5 +222,68 @@ func TestParseRejects(t *testing.T) {
 	}
 	if _, err := ParseMaster(media); err == nil {
 		t.Error("ParseMaster accepted a media playlist")
+	}
+}
+
+func withCaptions() Master {
+	m := sampleMaster()
+	for i := range m.Variants {
+		m.Variants[i].Subtitles = "subs"
+	}
+	m.Subtitles = []SubtitleRendition{{GroupID: "subs", Name: "Captions", Language: "ko", URI: "subs/index.m3u8"}}
+	return m
+}
+
+func TestWriteMasterSubtitles(t *testing.T) {
+	data, err := WriteMaster(withCaptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for _, want := range []string{
+		`#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="Captions",DEFAULT=NO,AUTOSELECT=YES,LANGUAGE="ko",URI="subs/index.m3u8"`,
+		`SUBTITLES="subs"`,
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("missing %s in\n%s", want, s)
+		}
+	}
+	if n := strings.Count(s, "TYPE=SUBTITLES"); n != 1 {
+		t.Errorf("%d SUBTITLES renditions, want 1:\n%s", n, s)
+	}
+	bad := withCaptions()
+	bad.Subtitles = nil
+	if _, err := WriteMaster(bad); err == nil {
+		t.Error("a SUBTITLES group without a rendition was accepted")
+	}
+	bad = withCaptions()
+	bad.Subtitles[0].Name = `Cap"tions`
+	if _, err := WriteMaster(bad); err == nil {
+		t.Error("a quote in NAME was accepted")
+	}
+}
+
+func TestWriteSingleFileMedia(t *testing.T) {
+	data, err := WriteSingleFileMedia("captions.vtt", 125.4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseMedia(data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if !m.Ended || m.TargetDuration != 126 || len(m.Segments) != 1 || m.Segments[0].URI != "captions.vtt" || m.Segments[0].Duration != 125.4 {
+		t.Errorf("parsed back %+v from\n%s", m, data)
+	}
+	if !strings.Contains(string(data), "#EXT-X-PLAYLIST-TYPE:VOD") {
+		t.Errorf("not VOD:\n%s", data)
+	}
+	for _, bad := range []struct {
+		uri string
+		d   float64
+	}{{"", 1}, {"a.vtt", 0}, {"a\n.vtt", 1}} {
+		if _, err := WriteSingleFileMedia(bad.uri, bad.d); err == nil {
+			t.Errorf("WriteSingleFileMedia(%q, %v) accepted", bad.uri, bad.d)
+		}
 	}
 }
