@@ -6,12 +6,27 @@
 // places depending on the muxer) and changes between ffmpeg releases. Everything downstream (the
 // transcode worker, the ingest API) sees only [Result], so a change in ffprobe's output is fixed here once.
 //
+// # What it answers
+//
+// [Result] says what the transcoder must decide on: which streams there are (video and audio, video
+// only, or audio only, cover art not counting as video); the picture's coded size and
+// [Result.Rotation] ([Result.DisplaySize] gives portrait or landscape as viewers see it); pixel format
+// and bit depth (players want 8-bit yuv420p; anything else must be converted); whether the source is
+// interlaced or has a variable frame rate, and [Result.OutputFrameRate] for the constant rate to encode
+// at; and the audio's channels, layout and sample rate (5.1 must be downmixed).
+//
 // # Errors
 //
 // [Probe] separates two kinds of failure. A file that is not usable media (text, an empty file, a
 // truncated upload, a still image, a subtitle file) yields an error for which [IsInvalidMedia] is true and
 // whose message is written for the teacher who uploaded it; retrying cannot help. Anything else (ffprobe
 // missing, killed, context cancelled) is an operational error that a retry may cure.
+//
+// An upload that was cut off gets its own reason, asking the teacher to upload again. [Probe] sees it
+// when the container index is missing (an MP4 whose moov atom was at the end). An MP4 with its index
+// at the front (faststart) cut in its media data still probes with its full duration; only decoding
+// finds the end missing, so the transcoder compares what ffmpeg produced with
+// [Result.DurationSeconds] and reports the shortfall with [Truncated].
 //
 // # Tools
 //
@@ -44,12 +59,35 @@ type Result struct {
 	// Width and Height are the coded size of the first video stream, before Rotation is applied.
 	// Use DisplaySize for what a viewer sees.
 	Width, Height int
-	// FrameRate is the average frame rate of the first video stream (frames per second).
-	FrameRate  float64
+	// FrameRate is the average frame rate of the first video stream (frames per second), or
+	// NominalFrameRate when the container does not know the average.
+	FrameRate float64
+	// NominalFrameRate is ffprobe's r_frame_rate: the lowest rate that represents every timestamp
+	// seen at the start of the stream. For constant-rate video it equals the average.
+	NominalFrameRate float64
+	// VariableFrameRate is a best guess: the average and nominal rates differ by more than 2%, or the
+	// only "rate" is a timestamp clock (1000/1, 90000/1). Jitter that averages out to the nominal rate
+	// goes unnoticed, so encode at OutputFrameRate whatever it says.
+	VariableFrameRate bool
+	// Interlaced is true when the first video stream is coded as fields (field_order tt, bb, tb or bt);
+	// it must be deinterlaced for the web.
+	Interlaced bool
+	// PixelFormat is ffprobe's pix_fmt of the first video stream: "yuv420p" is what players need;
+	// "yuvj420p" (full range, from webcams), "yuv422p", "yuv444p10le" and others must be converted.
+	PixelFormat string
+	// BitDepth per sample of the first video stream: 8, 10 or 12 (0 without video). Taken from
+	// bits_per_raw_sample, or read off PixelFormat ("yuv420p10le" is 10) when the decoder does not say.
+	BitDepth   int
 	VideoCodec string
 	AudioCodec string
-	// AudioChannels of the first audio stream.
+	// AudioChannels of the first audio stream. Use it, not the layout, to decide on a downmix: more
+	// than 2 channels need one.
 	AudioChannels int
+	// AudioChannelLayout of the first audio stream as ffmpeg names it: "mono", "stereo", "5.1",
+	// "5.1(side)". Empty when the file does not say (a plain WAV).
+	AudioChannelLayout string
+	// AudioSampleRate of the first audio stream in Hz (44100, 48000); 0 if unknown.
+	AudioSampleRate int
 	// Rotation of the first video stream in degrees as ffprobe reports it (display matrix, or the
 	// legacy "rotate" tag), normalised to 0, 90, 180 or 270. ffmpeg applies it when decoding
 	// (autorotate), so the transcoded output is upright; 90 and 270 swap width and height.
@@ -64,44 +102,6 @@ func (r Result) DisplaySize() (width, height int) {
 	return r.Width, r.Height
 }
 
-// invalidMediaError marks a file that is not usable media. Its message is shown to teachers.
-type invalidMediaError struct {
-	reason string
-	detail string // ffprobe's own words, for logs
-}
-
-func (e *invalidMediaError) Error() string {
-	if e.detail == "" {
-		return e.reason
-	}
-	return e.reason + ": " + e.detail
-}
-
-// IsInvalidMedia reports whether err (or any error it wraps) says the file is not usable media: the
-// job should fail for good and the teacher should be told, rather than retried.
-func IsInvalidMedia(err error) bool {
-	var e *invalidMediaError
-	return errors.As(err, &e)
-}
-
-// Reason returns the teacher-readable part of an invalid-media error (without ffprobe's detail), or
-// err.Error() for any other error.
-func Reason(err error) string {
-	var e *invalidMediaError
-	if errors.As(err, &e) {
-		return e.reason
-	}
-	return err.Error()
-}
-
-// The messages teachers see. Kept together so the wording stays consistent.
-const (
-	reasonUnreadable = "not a video or audio file (ffprobe could not read it)"
-	reasonEmpty      = "the file is empty"
-	reasonNoStreams  = "no video or audio stream"
-	reasonNoDuration = "zero duration / could not determine duration"
-)
-
 // ffprobeOutput mirrors the part of `ffprobe -print_format json` we read. Numbers that ffprobe prints
 // as strings stay strings here and are parsed leniently: "N/A" is common and must not fail the probe.
 type ffprobeOutput struct {
@@ -110,15 +110,20 @@ type ffprobeOutput struct {
 		Duration   string `json:"duration"`
 	} `json:"format"`
 	Streams []struct {
-		CodecType    string `json:"codec_type"`
-		CodecName    string `json:"codec_name"`
-		Width        int    `json:"width"`
-		Height       int    `json:"height"`
-		AvgFrameRate string `json:"avg_frame_rate"`
-		RFrameRate   string `json:"r_frame_rate"`
-		Channels     int    `json:"channels"`
-		Duration     string `json:"duration"`
-		Disposition  struct {
+		CodecType        string `json:"codec_type"`
+		CodecName        string `json:"codec_name"`
+		Width            int    `json:"width"`
+		Height           int    `json:"height"`
+		PixFmt           string `json:"pix_fmt"`
+		BitsPerRawSample string `json:"bits_per_raw_sample"`
+		FieldOrder       string `json:"field_order"`
+		AvgFrameRate     string `json:"avg_frame_rate"`
+		RFrameRate       string `json:"r_frame_rate"`
+		Channels         int    `json:"channels"`
+		ChannelLayout    string `json:"channel_layout"`
+		SampleRate       string `json:"sample_rate"`
+		Duration         string `json:"duration"`
+		Disposition      struct {
 			AttachedPic int `json:"attached_pic"`
 		} `json:"disposition"`
 		Tags struct {
@@ -156,6 +161,9 @@ func Probe(ctx context.Context, ffprobePath, file string) (Result, error) {
 	var exitErr *exec.ExitError
 	if errors.As(runErr, &exitErr) {
 		// ffprobe exits 1 for anything it cannot demux; that is the file's fault, not ours.
+		if truncated(stderr.String()) {
+			return Result{}, &invalidMediaError{reason: reasonTruncated, detail: oneLine(stderr.String())}
+		}
 		return Result{}, &invalidMediaError{reason: reasonUnreadable, detail: lastLine(stderr.String())}
 	}
 	if runErr != nil {
@@ -183,11 +191,19 @@ func parse(data []byte) (Result, error) {
 			r.HasVideo = true
 			r.VideoCodec = s.CodecName
 			r.Width, r.Height = s.Width, s.Height
-			r.FrameRate = parseRate(s.AvgFrameRate)
+			avg, nominal := parseRate(s.AvgFrameRate), parseRate(s.RFrameRate)
+			r.FrameRate, r.NominalFrameRate = avg, nominal
 			if r.FrameRate == 0 {
-				r.FrameRate = parseRate(s.RFrameRate)
+				r.FrameRate = nominal
 			}
+			r.VariableFrameRate = variableFrameRate(avg, nominal)
 			r.Rotation = rotation(s.Tags.Rotate, s.SideDataList)
+			r.PixelFormat = s.PixFmt
+			r.BitDepth = bitDepth(s.BitsPerRawSample, s.PixFmt)
+			switch s.FieldOrder {
+			case "tt", "bb", "tb", "bt":
+				r.Interlaced = true
+			}
 		case "audio":
 			if r.HasAudio {
 				continue
@@ -195,6 +211,8 @@ func parse(data []byte) (Result, error) {
 			r.HasAudio = true
 			r.AudioCodec = s.CodecName
 			r.AudioChannels = s.Channels
+			r.AudioChannelLayout = s.ChannelLayout
+			r.AudioSampleRate = int(parseFloat(s.SampleRate))
 		default:
 			continue
 		}
@@ -231,6 +249,29 @@ func rotation(tag string, side []sideData) int {
 		d += 360
 	}
 	return d
+}
+
+// bitDepth prefers what the decoder reports and falls back to the pixel format's name: ffmpeg names
+// high-depth formats by their depth and byte order ("yuv420p10le", "p010le", "gray12be").
+func bitDepth(bitsPerRawSample, pixFmt string) int {
+	if n, err := strconv.Atoi(strings.TrimSpace(bitsPerRawSample)); err == nil && n > 0 {
+		return n
+	}
+	name := strings.TrimSuffix(strings.TrimSuffix(pixFmt, "le"), "be")
+	if name == pixFmt {
+		return 8 // no byte order: 8 bits per sample ("yuv420p", "nv12", "rgb24")
+	}
+	digits := len(name)
+	for digits > 0 && name[digits-1] >= '0' && name[digits-1] <= '9' {
+		digits--
+	}
+	switch n, _ := strconv.Atoi(name[digits:]); n {
+	case 9, 10, 12, 14, 16:
+		return n
+	case 48, 64: // rgb48le, rgba64le: the number counts all components
+		return 16
+	}
+	return 8 // packed 8-bit-or-less layouts such as rgb565le
 }
 
 func parseFloat(s string) float64 {
