@@ -131,7 +131,8 @@ func (s *Service) Ingest(ctx context.Context, teacher catalog.Teacher, meta Meta
 		s.stats.UploadsRejected.Add(1)
 		return catalog.Lecture{}, err
 	}
-	if _, err := probe.Probe(ctx, s.cfg.FFprobe, tmp); err != nil {
+	info, err := probe.Probe(ctx, s.cfg.FFprobe, tmp)
+	if err != nil {
 		s.stats.UploadsRejected.Add(1)
 		if probe.IsInvalidMedia(err) {
 			return catalog.Lecture{}, apiError(422, "invalid_media", "%v: upload a video (e.g. MP4, MOV, MKV, WebM) or an audio file", err)
@@ -154,7 +155,7 @@ func (s *Service) Ingest(ctx context.Context, teacher catalog.Teacher, meta Meta
 		s.undo(lec.ID)
 		return catalog.Lecture{}, fmt.Errorf("store source: %w", err)
 	}
-	if _, err := s.cfg.Catalog.EnqueueTranscode(ctx, lec.ID, key); err != nil {
+	if _, err := s.cfg.Catalog.EnqueueTranscode(ctx, lec.ID, catalog.Source{Key: key, Seconds: info.DurationSeconds}); err != nil {
 		s.undo(lec.ID)
 		return catalog.Lecture{}, fmt.Errorf("queue transcode: %w", err)
 	}

@@ -7,32 +7,64 @@ import (
 	"strings"
 )
 
-// Encoding constants shared by every rung. They are not per-rung data because the HLS contract depends
-// on them: renditions can only be switched between at aligned key frames, and one audio rendition serves
-// every video rendition.
+// Encoding constants shared by every profile. They are not per-profile data because the HLS contract
+// depends on them: renditions can only be switched between at aligned key frames.
 const (
 	// gopSeconds is the key-frame interval. Every rung gets a key frame at the same timestamps, so a
 	// player can switch renditions at any segment boundary.
 	gopSeconds = 2
 	// segmentSeconds is the HLS target segment duration, a multiple of gopSeconds so segments cut on the
 	// forced key frames and come out exactly this long.
-	segmentSeconds = 6
-	// audioBitrateKbps for AAC-LC stereo; speech needs far less, music in lectures a bit more.
-	audioBitrateKbps = 128
-	audioSampleRate  = 48000
+	segmentSeconds  = 6
+	audioSampleRate = 48000
 	// audioGroup is the GROUP-ID of the shared audio rendition in ffmpeg's map and in our master.
 	audioGroup = "audio"
 )
 
+// Slide chapters and stills. Scene detection runs on a small copy of the picture at a low frame rate:
+// a slide change is a large, sudden change of the whole picture, which 320-pixel frames twice a second
+// show as well as the full picture does, at a tiny fraction of the cost.
+const (
+	// chapterFPS is how often the chapter branch looks at the picture; chapter times are exact to 1/chapterFPS s.
+	chapterFPS = 2
+	// thumbWidth is the width of chapter thumbnails (the height follows the aspect ratio).
+	thumbWidth = 320
+	// sceneThreshold is ffmpeg's scene score (0-1) above which a frame starts a new chapter: slide
+	// changes score far above it, a moving camera inset or a pointer far below.
+	sceneThreshold = 0.12
+	// scenesFile is where ffmpeg's metadata filter writes the time of every chapter start.
+	scenesFile = "scenes.txt"
+	thumbsDir  = "thumbs"
+	// PosterName is the poster image in the output tree: a frame early in the lecture (the title slide),
+	// or a waveform picture for audio-only lectures.
+	PosterName = "poster.jpg"
+	// posterMaxHeight bounds the poster's short side: it is shown at player size, not full resolution.
+	posterMaxHeight = 720
+	// audioPosterSeconds of audio are drawn in an audio-only lecture's poster; the filter keeps them in
+	// memory, so it must not be the whole of a six-hour recording.
+	audioPosterSeconds = 120
+)
+
 // plan is everything the ffmpeg command depends on; building it is pure so tests can read the command.
 type plan struct {
-	rungs     []Rung
-	hasVideo  bool
-	hasAudio  bool
-	frameRate float64 // source frame rate, for the GOP length in frames; 0 if unknown
+	rungs    []Rung
+	audio    []AudioRung // one shared rendition with video; the whole audio ladder without
+	hasVideo bool
+	hasAudio bool
+	preset   string
+	// frameRate is the constant output frame rate (variable-rate phone recordings and sources above the
+	// profile's maximum are converted), for the GOP length in frames and FRAME-RATE; 0 = keep the source's.
+	frameRate   float64
+	deinterlace bool
 	// portrait sources (taller than wide after rotation) are scaled by their width, so a rung's
 	// Height is always the short side: a phone recording's "720p" is 720x1280, not 406x720.
 	portrait bool
+	// chapters adds the scene-detection branch (chapter times and thumbnails).
+	chapters bool
+	// posterAt is the time of the poster frame of a video lecture; < 0 means no poster.
+	posterAt float64
+	// posterHeight is the poster's short side.
+	posterHeight int
 }
 
 // variantNames returns the output directories in var_stream_map order.
@@ -44,15 +76,18 @@ func (p plan) variantNames() []string {
 		}
 	}
 	if p.hasAudio {
-		names = append(names, audioName)
+		for _, a := range p.audio {
+			names = append(names, a.Name)
+		}
 	}
 	return names
 }
 
 // ffmpegArgs returns the arguments (without the program name) for the one ffmpeg process that decodes
-// src once and writes every rendition as fMP4 HLS into the working directory: "{name}/index.m3u8",
-// "{name}/init_{i}.mp4" and "{name}/seg_NNNNN.m4s". ffmpeg's own master playlist is not requested: we
-// write ours from measured values.
+// src once and writes, into the working directory: every rendition as fMP4 HLS ("{name}/index.m3u8",
+// "{name}/init_{i}.mp4", "{name}/seg_NNNNN.m4s"), and when asked the chapter thumbnails
+// ("thumbs/NNNN.jpg" with their times in scenes.txt) and the poster. ffmpeg's own master playlist is
+// not requested: we write ours from measured values.
 func ffmpegArgs(src string, p plan) []string {
 	args := []string{
 		"-hide_banner", "-nostdin", "-y",
@@ -62,19 +97,24 @@ func ffmpegArgs(src string, p plan) []string {
 		"-nostats", "-progress", "pipe:1",
 		"-i", src,
 	}
+	graph, extra := filterGraph(p)
+	if graph != "" {
+		args = append(args, "-filter_complex", graph)
+	}
 	var streamMap []string
 	if p.hasVideo {
-		args = append(args, "-filter_complex", filterGraph(p.rungs, p.portrait))
 		for i := range p.rungs {
 			args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 		}
 	}
 	if p.hasAudio {
-		args = append(args, "-map", "0:a:0")
+		for range p.audio {
+			args = append(args, "-map", "0:a:0")
+		}
 	}
 	if p.hasVideo {
 		args = append(args,
-			"-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast",
+			"-c:v", "libx264", "-profile:v", "high", "-preset", p.preset,
 			// Key frames at the same timestamps in every rung: forced by time (robust to variable frame
 			// rate), no scene-cut key frames, and a GOP length that agrees with the forced interval.
 			"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%d)", gopSeconds),
@@ -96,11 +136,12 @@ func ffmpegArgs(src string, p plan) []string {
 		}
 	}
 	if p.hasAudio {
-		args = append(args,
-			"-c:a", "aac", "-profile:a", "aac_low", "-b:a", fmt.Sprintf("%dk", audioBitrateKbps),
-			"-ac", "2", "-ar", strconv.Itoa(audioSampleRate),
-		)
-		streamMap = append(streamMap, variantMap("a", 0, audioName, p.hasVideo))
+		// -ac 2 downmixes 5.1 (and upmixes mono) to the stereo every player handles.
+		args = append(args, "-c:a", "aac", "-profile:a", "aac_low", "-ac", "2", "-ar", strconv.Itoa(audioSampleRate))
+		for i, a := range p.audio {
+			args = append(args, "-b:a:"+strconv.Itoa(i), fmt.Sprintf("%dk", a.Kbps))
+			streamMap = append(streamMap, variantMap("a", i, a.Name, p.hasVideo))
+		}
 	}
 	args = append(args,
 		// Filtered video can lag the audio by many packets at start-up; the default queue is too small
@@ -119,25 +160,74 @@ func ffmpegArgs(src string, p plan) []string {
 		"-var_stream_map", strings.Join(streamMap, " "),
 		"%v/index.m3u8",
 	)
-	return args
+	return append(args, extra...)
 }
 
-// filterGraph decodes the first video stream once and scales a copy per rung. "-2" keeps the aspect
-// ratio with an even size; format=yuv420p makes 10-bit or 4:4:4 sources fit the High profile.
-func filterGraph(rungs []Rung, portrait bool) string {
+// filterGraph returns the -filter_complex graph and the extra outputs (thumbnails, poster) it feeds.
+// The video is decoded once, made progressive and constant-rate if needed, and split: one scaled copy
+// per rung ("-2" keeps the aspect ratio with an even size; format=yuv420p makes 10-bit or 4:4:4 sources
+// fit the High profile), plus the chapter and poster branches.
+func filterGraph(p plan) (string, []string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[0:v:0]split=%d", len(rungs))
-	for i := range rungs {
+	var extra []string
+	if !p.hasVideo {
+		if p.posterAt < 0 || !p.hasAudio {
+			return "", nil
+		}
+		// An audio-only lecture's poster: the waveform of its first minutes.
+		fmt.Fprintf(&b, "[0:a:0]atrim=end=%d,aformat=channel_layouts=mono,showwavespic=s=1280x720:colors=0x2563eb,format=yuvj420p[poster]",
+			audioPosterSeconds)
+		return b.String(), posterOutput()
+	}
+	b.WriteString("[0:v:0]")
+	if p.deinterlace {
+		b.WriteString("bwdif=mode=send_frame:deint=interlaced,")
+	}
+	if p.frameRate > 0 {
+		fmt.Fprintf(&b, "fps=%s,", strconv.FormatFloat(p.frameRate, 'f', -1, 64))
+	}
+	n := len(p.rungs)
+	if p.chapters {
+		n++
+	}
+	if p.posterAt >= 0 {
+		n++
+	}
+	fmt.Fprintf(&b, "split=%d", n)
+	for i := range n {
 		fmt.Fprintf(&b, "[s%d]", i)
 	}
-	for i, r := range rungs {
-		size := fmt.Sprintf("w=-2:h=%d", r.Height)
-		if portrait {
-			size = fmt.Sprintf("w=%d:h=-2", r.Height)
+	size := func(h int) string {
+		if p.portrait {
+			return fmt.Sprintf("w=%d:h=-2", h)
 		}
-		fmt.Fprintf(&b, ";[s%d]scale=%s,format=yuv420p[v%d]", i, size, i)
+		return fmt.Sprintf("w=-2:h=%d", h)
 	}
-	return b.String()
+	for i, r := range p.rungs {
+		fmt.Fprintf(&b, ";[s%d]scale=%s,format=yuv420p[v%d]", i, size(r.Height), i)
+	}
+	next := len(p.rungs)
+	if p.chapters {
+		// The first frame always starts chapter 1; metadata=print records the time of every frame that
+		// passes, in the same order as the thumbnails are numbered.
+		fmt.Fprintf(&b, ";[s%d]fps=%d,scale=w=%d:h=-2,select='eq(n,0)+gt(scene,%s)',metadata=print:file=%s,format=yuvj420p[thumbs]",
+			next, chapterFPS, thumbWidth, strconv.FormatFloat(sceneThreshold, 'f', -1, 64), scenesFile)
+		next++
+		extra = append(extra,
+			"-map", "[thumbs]", "-c:v", "mjpeg", "-q:v", "5", "-fps_mode", "passthrough",
+			"-f", "image2", "-start_number", "1", thumbsDir+"/%04d.jpg")
+	}
+	if p.posterAt >= 0 {
+		// The first frame at or after posterAt, and only that one.
+		fmt.Fprintf(&b, ";[s%d]select='isnan(prev_selected_t)*gte(t,%s)',scale=%s,format=yuvj420p[poster]",
+			next, strconv.FormatFloat(p.posterAt, 'f', 3, 64), size(p.posterHeight))
+		extra = append(extra, posterOutput()...)
+	}
+	return b.String(), extra
+}
+
+func posterOutput() []string {
+	return []string{"-map", "[poster]", "-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-update", "1", PosterName}
 }
 
 func variantMap(kind string, i int, name string, withGroup bool) string {

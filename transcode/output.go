@@ -22,6 +22,7 @@ type variantOutput struct {
 	peak, average int      // bits per second
 	codec         string
 	width, height int
+	duration      float64 // seconds, the sum of EXTINF
 }
 
 // finishVariant checks that ffmpeg wrote a complete VOD playlist whose every file exists, gives the init
@@ -77,6 +78,7 @@ func finishVariant(outDir, name string) (variantOutput, error) {
 		out.bytes += fi.Size()
 	}
 	out.peak, out.average = bitrates(sizes, media.TargetDuration)
+	out.duration = media.Duration()
 	return out, nil
 }
 

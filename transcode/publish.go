@@ -26,18 +26,26 @@ func VersionPrefix(lectureID string, version int) string {
 // putOptions returns the content type and caching of an object by its name in the HLS tree.
 func putOptions(name string) objstore.PutOptions {
 	ct := "application/octet-stream"
-	switch {
-	case strings.HasSuffix(name, ".m3u8"):
+	switch path.Ext(name) {
+	case ".m3u8":
 		ct = "application/vnd.apple.mpegurl"
-	case strings.HasSuffix(name, ".m4s"):
+	case ".m4s":
 		ct = "video/iso.segment"
-	case strings.HasSuffix(name, ".mp4") && strings.HasPrefix(name, audioName+"/"):
-		ct = "audio/mp4"
-	case strings.HasSuffix(name, ".mp4"):
+	case ".mp4":
 		ct = "video/mp4"
+		if strings.HasPrefix(name, audioName) {
+			ct = "audio/mp4"
+		}
+	case ".vtt":
+		ct = "text/vtt; charset=utf-8"
+	case ".jpg":
+		ct = "image/jpeg"
 	}
 	return objstore.PutOptions{ContentType: ct, CacheControl: cacheControl}
 }
+
+// audioName is the directory-name prefix of audio renditions ("audio", "audio-48k").
+const audioName = "audio"
 
 // publishStage orders uploads so that nothing refers to an object that is not stored yet: media
 // (init sections, segments), then media playlists, then the master. A player (or a cache) that finds

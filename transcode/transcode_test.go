@@ -20,7 +20,7 @@ func TestTranscode720p(t *testing.T) {
 
 	var pcts []float64
 	start := time.Now()
-	res, err := Transcode(context.Background(), Config{}, src, out, func(p, eta float64) {
+	res, err := Transcode(context.Background(), Config{}, Input{Source: src}, out, func(p, eta float64) {
 		pcts = append(pcts, p)
 		if eta < 0 {
 			t.Errorf("negative eta %v", eta)
@@ -37,10 +37,10 @@ func TestTranscode720p(t *testing.T) {
 	}
 
 	// Renditions as planned, measured from the output.
-	if len(res.Renditions) != 2 {
+	if len(res.Renditions) != 4 {
 		t.Fatalf("renditions = %+v", res.Renditions)
 	}
-	wantSize := map[string][2]int{"720p": {1280, 720}, "360p": {640, 360}}
+	wantSize := map[string][2]int{"720p": {1280, 720}, "480p": {854, 480}, "360p": {640, 360}, "240p": {426, 240}}
 	for _, r := range res.Renditions {
 		if ws := wantSize[r.Name]; r.Width != ws[0] || r.Height != ws[1] {
 			t.Errorf("%s: %dx%d, want %dx%d", r.Name, r.Width, r.Height, ws[0], ws[1])
@@ -75,7 +75,7 @@ func TestTranscode720p(t *testing.T) {
 	// Every rung: a complete playlist with init.mp4, 6 s segments, key frames at the same times.
 	var firstPTS [][]string
 	var durations [][]float64
-	for _, name := range []string{"720p", "360p", "audio"} {
+	for _, name := range []string{"720p", "480p", "360p", "240p", "audio"} {
 		data, err := os.ReadFile(filepath.Join(out, name, "index.m3u8"))
 		if err != nil {
 			t.Fatal(err)
@@ -117,8 +117,10 @@ func TestTranscode720p(t *testing.T) {
 		durations = append(durations, ds)
 		firstPTS = append(firstPTS, pts)
 	}
-	if !slices.Equal(durations[0], durations[1]) || !slices.Equal(firstPTS[0], firstPTS[1]) {
-		t.Errorf("rungs not aligned: durations %v, first pts %v", durations, firstPTS)
+	for i := 1; i < len(durations); i++ {
+		if !slices.Equal(durations[0], durations[i]) || !slices.Equal(firstPTS[0], firstPTS[i]) {
+			t.Errorf("rungs not aligned: durations %v, first pts %v", durations, firstPTS)
+		}
 	}
 
 	// The master, as a player reads it.
@@ -146,8 +148,10 @@ func TestTranscode720p(t *testing.T) {
 			t.Errorf("variant %d bandwidth %d average %d", i, v.Bandwidth, v.AverageBandwidth)
 		}
 	}
-	if m.Variants[0].Bandwidth <= m.Variants[1].Bandwidth {
-		t.Error("720p should need more bandwidth than 360p")
+	for i := 1; i < len(m.Variants); i++ {
+		if m.Variants[i-1].Bandwidth <= m.Variants[i].Bandwidth {
+			t.Errorf("%s should need more bandwidth than %s", m.Variants[i-1].URI, m.Variants[i].URI)
+		}
 	}
 	// avc1.PPCCLL must agree with what ffprobe reads from the stream: High (0x64), level 3.1 (0x1f)
 	// for 720p30 and 3.0 (0x1e) for 360p30 are what x264 picks.
@@ -173,22 +177,23 @@ func TestTranscodeShapes(t *testing.T) {
 		codecs    string // of the first variant
 	}{
 		{"no upscaling for 640x360", clip{width: 640, height: 360, seconds: 3, video: true, audio: true},
-			[]string{"360p"}, [][2]int{{640, 360}}, true, ""},
-		{"smaller than every rung", clip{width: 320, height: 240, seconds: 3, video: true, audio: true},
-			[]string{"240p"}, [][2]int{{320, 240}}, true, ""},
+			[]string{"360p", "240p"}, [][2]int{{640, 360}, {426, 240}}, true, ""},
+		{"smaller than every rung", clip{width: 320, height: 180, seconds: 3, video: true, audio: true},
+			[]string{"180p"}, [][2]int{{320, 180}}, true, ""},
 		// A phone held upright: 640x360 coded, rotated to 360x640. The short side picks the rung.
 		{"portrait", clip{width: 640, height: 360, seconds: 3, video: true, audio: true, rotate: 90},
-			[]string{"360p"}, [][2]int{{360, 640}}, true, ""},
+			[]string{"360p", "240p"}, [][2]int{{360, 640}, {240, 426}}, true, ""},
 		{"video only", clip{width: 640, height: 360, seconds: 3, video: true},
-			[]string{"360p"}, [][2]int{{640, 360}}, false, ""},
+			[]string{"360p", "240p"}, [][2]int{{640, 360}, {426, 240}}, false, ""},
+		// A podcast: the audio ladder, best first.
 		{"audio only", clip{seconds: 3, audio: true},
-			[]string{"audio"}, [][2]int{{0, 0}}, false, "mp4a.40.2"},
+			[]string{"audio", "audio-48k"}, [][2]int{{0, 0}, {0, 0}}, false, "mp4a.40.2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := makeClip(t, tt.clip)
 			out := t.TempDir()
-			res, err := Transcode(context.Background(), Config{}, src, out, nil)
+			res, err := Transcode(context.Background(), Config{}, Input{Source: src}, out, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +259,7 @@ func TestTranscodeRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Transcode(context.Background(), tt.cfg, tt.src, t.TempDir(), nil)
+			_, err := Transcode(context.Background(), tt.cfg, Input{Source: tt.src}, t.TempDir(), nil)
 			if !IsRejected(err) {
 				t.Fatalf("err = %v, want rejected", err)
 			}
@@ -269,7 +274,7 @@ func TestTranscodeCancel(t *testing.T) {
 	needFFmpeg(t)
 	src := makeClip(t, clip{width: 1280, height: 720, seconds: 10, video: true, audio: true})
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := Transcode(ctx, Config{}, src, t.TempDir(), func(p, _ float64) {
+	_, err := Transcode(ctx, Config{}, Input{Source: src}, t.TempDir(), func(p, _ float64) {
 		if p > 0 {
 			cancel()
 		}

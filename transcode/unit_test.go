@@ -1,6 +1,7 @@
 package transcode
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,10 +9,88 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lectern/lectern/internal/probe"
 )
 
+func lectureProfile(t *testing.T) Profile {
+	t.Helper()
+	p, ok := FindProfile(DefaultProfiles(), "")
+	if !ok || p.Name != "lecture" {
+		t.Fatalf("default profile = %+v", p)
+	}
+	return p
+}
+
+// TestNewPlan is the ladder selection table: which rungs, sizes and frame rate each kind of source gets.
+func TestNewPlan(t *testing.T) {
+	lecture := lectureProfile(t)
+	motion, _ := FindProfile(DefaultProfiles(), "motion")
+	video := func(w, h int, fps float64) probe.Result {
+		return probe.Result{HasVideo: true, HasAudio: true, Width: w, Height: h, FrameRate: fps, NominalFrameRate: fps, DurationSeconds: 600}
+	}
+	rotated := video(1920, 1080, 30)
+	rotated.Rotation = 90
+	tests := []struct {
+		name     string
+		info     probe.Result
+		prof     Profile
+		rungs    []string // name:height
+		portrait bool
+		fps      float64
+		audio    []string
+	}{
+		{"4K", video(3840, 2160, 30), lecture, []string{"1080p:1080", "720p:720", "480p:480", "360p:360", "240p:240"}, false, 30, []string{"audio"}},
+		{"1080p", video(1920, 1080, 30), lecture, []string{"1080p:1080", "720p:720", "480p:480", "360p:360", "240p:240"}, false, 30, []string{"audio"}},
+		{"720p", video(1280, 720, 25), lecture, []string{"720p:720", "480p:480", "360p:360", "240p:240"}, false, 25, []string{"audio"}},
+		{"portrait 1080x1920", video(1080, 1920, 30), lecture, []string{"1080p:1080", "720p:720", "480p:480", "360p:360", "240p:240"}, true, 30, []string{"audio"}},
+		{"phone rotated 90", rotated, lecture, []string{"1080p:1080", "720p:720", "480p:480", "360p:360", "240p:240"}, true, 30, []string{"audio"}},
+		{"480p", video(854, 480, 29.97), lecture, []string{"480p:480", "360p:360", "240p:240"}, false, 30000.0 / 1001, []string{"audio"}},
+		{"screen recording 1280x700", video(1280, 700, 30), lecture, []string{"700p:700", "480p:480", "360p:360", "240p:240"}, false, 30, []string{"audio"}},
+		{"tiny 320x180", video(320, 180, 30), lecture, []string{"180p:180"}, false, 30, []string{"audio"}},
+		{"60 fps lecture halves", video(1920, 1080, 60), lecture, []string{"1080p:1080", "720p:720", "480p:480", "360p:360", "240p:240"}, false, 30, []string{"audio"}},
+		{"60 fps motion keeps", video(1920, 1080, 60), motion, []string{"1080p:1080", "720p:720", "480p:480", "360p:360", "240p:240"}, false, 60, []string{"audio"}},
+		{"audio only", probe.Result{HasAudio: true, DurationSeconds: 600}, lecture, nil, false, 0, []string{"audio", "audio-48k"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPlan(tt.info, tt.prof, true)
+			var got []string
+			for _, r := range p.rungs {
+				got = append(got, r.Name+":"+itoa(r.Height))
+			}
+			if !slices.Equal(got, tt.rungs) {
+				t.Errorf("rungs %v, want %v", got, tt.rungs)
+			}
+			var audio []string
+			for _, a := range p.audio {
+				audio = append(audio, a.Name)
+			}
+			if !slices.Equal(audio, tt.audio) {
+				t.Errorf("audio %v, want %v", audio, tt.audio)
+			}
+			if p.portrait != tt.portrait || math.Abs(p.frameRate-tt.fps) > 0.001 {
+				t.Errorf("portrait %v fps %v, want %v %v", p.portrait, p.frameRate, tt.portrait, tt.fps)
+			}
+			if tt.info.HasVideo != p.chapters || (p.posterAt < 0) {
+				t.Errorf("chapters %v, poster at %v", p.chapters, p.posterAt)
+			}
+			if tt.info.HasVideo && p.posterHeight != min(720, p.rungs[0].Height) {
+				t.Errorf("poster height %d", p.posterHeight)
+			}
+		})
+	}
+	// Rate settings come from the profile table.
+	if r := newPlan(video(1920, 1080, 30), motion, false).rungs[0]; r.CRF != 21 || r.MaxrateKbps != 6000 {
+		t.Errorf("motion 1080p = %+v", r)
+	}
+}
+
 func TestPlanLadder(t *testing.T) {
-	ladder := DefaultLadder()
+	ladder := []Rung{
+		{Name: "720p", Height: 720, CRF: 23, MaxrateKbps: 2500, BufsizeKbps: 5000},
+		{Name: "360p", Height: 360, CRF: 26, MaxrateKbps: 700, BufsizeKbps: 1400},
+	}
 	tests := []struct {
 		srcHeight int
 		want      []string // name:height
@@ -50,59 +129,101 @@ func TestPlanLadder(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-func TestValidateLadder(t *testing.T) {
-	if err := validateLadder(DefaultLadder()); err != nil {
+func TestValidateProfiles(t *testing.T) {
+	if err := validateProfiles(DefaultProfiles()); err != nil {
 		t.Fatal(err)
 	}
-	bad := map[string][]Rung{
-		"empty":     nil,
-		"audio":     {{Name: "audio", Height: 360, CRF: 23, MaxrateKbps: 1, BufsizeKbps: 1}},
-		"slash":     {{Name: "a/b", Height: 360, CRF: 23, MaxrateKbps: 1, BufsizeKbps: 1}},
-		"duplicate": {{Name: "x", Height: 360, CRF: 23, MaxrateKbps: 1, BufsizeKbps: 1}, {Name: "x", Height: 240, CRF: 23, MaxrateKbps: 1, BufsizeKbps: 1}},
-		"crf":       {{Name: "x", Height: 360, CRF: 60, MaxrateKbps: 1, BufsizeKbps: 1}},
-		"maxrate":   {{Name: "x", Height: 360, CRF: 23, BufsizeKbps: 1}},
+	rung := Rung{Name: "x", Height: 360, CRF: 23, MaxrateKbps: 1, BufsizeKbps: 1}
+	good := func() Profile {
+		return Profile{Name: "lecture", Preset: "veryfast", MaxFrameRate: 30, Rungs: []Rung{rung}, Audio: []AudioRung{{Name: "audio", Kbps: 96}}}
 	}
-	for name, l := range bad {
-		if err := validateLadder(l); err == nil {
+	bad := map[string]func(p *Profile){
+		"no rungs":         func(p *Profile) { p.Rungs = nil },
+		"no audio":         func(p *Profile) { p.Audio = nil },
+		"reserved name":    func(p *Profile) { p.Rungs[0].Name = "thumbs" },
+		"slash":            func(p *Profile) { p.Rungs[0].Name = "a/b" },
+		"rung as audio":    func(p *Profile) { p.Rungs[0].Name = "audio" },
+		"crf":              func(p *Profile) { p.Rungs[0].CRF = 60 },
+		"maxrate":          func(p *Profile) { p.Rungs[0].MaxrateKbps = 0 },
+		"preset":           func(p *Profile) { p.Preset = "warp" },
+		"fps":              func(p *Profile) { p.MaxFrameRate = 0 },
+		"audio kbps":       func(p *Profile) { p.Audio[0].Kbps = 4 },
+		"audio prefix":     func(p *Profile) { p.Audio[0].Name = "sound" },
+		"video as audio":   func(p *Profile) { p.Rungs[0].Name = "audio-hd" },
+		"bad profile name": func(p *Profile) { p.Name = "Lecture" },
+	}
+	for name, mutate := range bad {
+		p := good()
+		p.Rungs = slices.Clone(p.Rungs)
+		p.Audio = slices.Clone(p.Audio)
+		mutate(&p)
+		if err := validateProfiles([]Profile{p}); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+	if err := validateProfiles([]Profile{{Name: "motion", Preset: "veryfast", MaxFrameRate: 30, Rungs: []Rung{rung}, Audio: []AudioRung{{Name: "audio", Kbps: 96}}}}); err == nil {
+		t.Error("a table without the default profile was accepted")
+	}
+	if _, ok := FindProfile(DefaultProfiles(), "nope"); ok {
+		t.Error("FindProfile found an unknown profile")
 	}
 }
 
 func TestFFmpegArgs(t *testing.T) {
-	p := plan{rungs: DefaultLadder(), hasVideo: true, hasAudio: true, frameRate: 30000.0 / 1001}
-	got := strings.Join(ffmpegArgs("/tmp/src", p), " ")
+	lecture := lectureProfile(t)
+	info := probe.Result{HasVideo: true, HasAudio: true, Width: 1280, Height: 720, FrameRate: 30000.0 / 1001, DurationSeconds: 60}
+	got := strings.Join(ffmpegArgs("/tmp/src", newPlan(info, lecture, true)), " ")
 	t.Logf("ffmpeg %s", got)
 	for _, want := range []string{
 		"-nostats -progress pipe:1 -i /tmp/src",
-		"-filter_complex [0:v:0]split=2[s0][s1];[s0]scale=w=-2:h=720,format=yuv420p[v0];[s1]scale=w=-2:h=360,format=yuv420p[v1]",
-		"-map [v0] -map [v1] -map 0:a:0",
+		"-filter_complex [0:v:0]fps=29.97002997002997,split=6[s0][s1][s2][s3][s4][s5];[s0]scale=w=-2:h=720,format=yuv420p[v0];[s1]scale=w=-2:h=480,format=yuv420p[v1]",
+		";[s4]fps=2,scale=w=320:h=-2,select='eq(n,0)+gt(scene,0.12)',metadata=print:file=scenes.txt,format=yuvj420p[thumbs]",
+		";[s5]select='isnan(prev_selected_t)*gte(t,3.000)',scale=w=-2:h=720,format=yuvj420p[poster]",
+		"-map [v0] -map [v1] -map [v2] -map [v3] -map 0:a:0",
 		"-c:v libx264 -profile:v high -preset veryfast",
 		"-force_key_frames expr:gte(t,n_forced*2) -sc_threshold 0 -g 60 -keyint_min 60",
-		"-crf:v:0 23 -maxrate:v:0 2500k -bufsize:v:0 5000k -crf:v:1 26 -maxrate:v:1 700k -bufsize:v:1 1400k",
-		"-c:a aac -profile:a aac_low -b:a 128k -ac 2 -ar 48000",
+		"-crf:v:0 23 -maxrate:v:0 1500k -bufsize:v:0 3000k -crf:v:1 24 -maxrate:v:1 800k -bufsize:v:1 1600k",
+		"-c:a aac -profile:a aac_low -ac 2 -ar 48000 -b:a:0 96k",
 		"-f hls -hls_segment_type fmp4 -hls_time 6 -hls_playlist_type vod -hls_flags independent_segments",
-		"-var_stream_map v:0,agroup:audio,name:720p v:1,agroup:audio,name:360p a:0,agroup:audio,name:audio %v/index.m3u8",
+		"-var_stream_map v:0,agroup:audio,name:720p v:1,agroup:audio,name:480p v:2,agroup:audio,name:360p v:3,agroup:audio,name:240p a:0,agroup:audio,name:audio %v/index.m3u8",
+		"%v/index.m3u8 -map [thumbs] -c:v mjpeg -q:v 5 -fps_mode passthrough -f image2 -start_number 1 thumbs/%04d.jpg -map [poster] -c:v mjpeg -q:v 3 -f image2 -update 1 poster.jpg",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q", want)
 		}
 	}
-	if strings.Contains(got, "master_pl_name") {
-		t.Error("ffmpeg's master playlist must not be requested")
+	if strings.Contains(got, "master_pl_name") || strings.Contains(got, "bwdif") {
+		t.Error("ffmpeg's master playlist must not be requested; no deinterlacing of progressive input")
 	}
 
-	portrait := strings.Join(ffmpegArgs("s", plan{rungs: DefaultLadder()[1:], hasVideo: true, portrait: true}), " ")
-	if !strings.Contains(portrait, "[s0]scale=w=360:h=-2,format=yuv420p[v0]") {
-		t.Errorf("portrait: %s", portrait)
+	portraitInfo := info
+	portraitInfo.Rotation = 90
+	portrait := strings.Join(ffmpegArgs("s", newPlan(portraitInfo, lecture, false)), " ")
+	if !strings.Contains(portrait, "[s0]scale=w=720:h=-2,format=yuv420p[v0]") || strings.Contains(portrait, "[thumbs]") {
+		t.Errorf("portrait without chapters: %s", portrait)
 	}
-	videoOnly := strings.Join(ffmpegArgs("s", plan{rungs: DefaultLadder()[:1], hasVideo: true}), " ")
-	if strings.Contains(videoOnly, "agroup") || strings.Contains(videoOnly, "-c:a") || strings.Contains(videoOnly, "-g ") {
-		t.Errorf("video only (unknown frame rate): %s", videoOnly)
+	interlaced := info
+	interlaced.Interlaced = true
+	if a := strings.Join(ffmpegArgs("s", newPlan(interlaced, lecture, false)), " "); !strings.Contains(a, "[0:v:0]bwdif=mode=send_frame:deint=interlaced,fps=") {
+		t.Errorf("interlaced: %s", a)
 	}
-	audioOnly := strings.Join(ffmpegArgs("s", plan{hasAudio: true}), " ")
-	if strings.Contains(audioOnly, "-c:v") || !strings.Contains(audioOnly, "-var_stream_map a:0,name:audio ") {
-		t.Errorf("audio only: %s", audioOnly)
+	videoOnly := info
+	videoOnly.HasAudio = false
+	if a := strings.Join(ffmpegArgs("s", newPlan(videoOnly, lecture, false)), " "); strings.Contains(a, "agroup") || strings.Contains(a, "-c:a") {
+		t.Errorf("video only: %s", a)
+	}
+	audioOnly := strings.Join(ffmpegArgs("s", newPlan(probe.Result{HasAudio: true, DurationSeconds: 60}, lecture, true)), " ")
+	for _, want := range []string{
+		"-filter_complex [0:a:0]atrim=end=120,aformat=channel_layouts=mono,showwavespic",
+		"-map 0:a:0 -map 0:a:0 -c:a aac -profile:a aac_low -ac 2 -ar 48000 -b:a:0 96k -b:a:1 48k",
+		"-var_stream_map a:0,name:audio a:1,name:audio-48k %v/index.m3u8 -map [poster]",
+	} {
+		if !strings.Contains(audioOnly, want) {
+			t.Errorf("audio only: missing %q in %s", want, audioOnly)
+		}
+	}
+	if strings.Contains(audioOnly, "-c:v libx264") {
+		t.Errorf("audio only encodes video: %s", audioOnly)
 	}
 }
 

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
@@ -69,27 +72,43 @@ type fakeCatalog struct {
 	markErr, progressErr, publishErr, failErr error
 	mu                                        sync.Mutex
 	progress                                  []float64
+	progressAt                                []time.Time
+	workers                                   map[string]bool // worker ids seen in any call
 	published                                 []catalog.Rendition
+	assets                                    catalog.Assets
 	duration                                  float64
 	failReason                                string
 }
 
-func (c *fakeCatalog) MarkTranscoding(ctx context.Context, id string, v int) error {
+func (c *fakeCatalog) saw(worker string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.workers == nil {
+		c.workers = make(map[string]bool)
+	}
+	c.workers[worker] = true
+}
+
+func (c *fakeCatalog) MarkTranscoding(ctx context.Context, id string, v int, worker string, ttl time.Duration) error {
 	c.ev.add(fmt.Sprintf("mark %s v%d", id, v))
+	c.saw(worker)
 	return c.markErr
 }
 
-func (c *fakeCatalog) SetProgress(ctx context.Context, id string, v int, pct, eta float64) error {
+func (c *fakeCatalog) SetProgress(ctx context.Context, id string, v int, worker string, pct, eta float64) error {
+	c.saw(worker)
 	c.mu.Lock()
 	c.progress = append(c.progress, pct)
+	c.progressAt = append(c.progressAt, time.Now())
 	c.mu.Unlock()
 	return c.progressErr
 }
 
-func (c *fakeCatalog) PublishVersion(ctx context.Context, id string, v int, d float64, r []catalog.Rendition) error {
+func (c *fakeCatalog) PublishVersion(ctx context.Context, id string, v int, worker string, p catalog.Publication) error {
 	c.ev.add(fmt.Sprintf("publish %s v%d", id, v))
+	c.saw(worker)
 	c.mu.Lock()
-	c.published, c.duration = r, d
+	c.published, c.duration, c.assets = p.Renditions, p.DurationSeconds, p.Assets
 	c.mu.Unlock()
 	return c.publishErr
 }
@@ -239,8 +258,18 @@ func TestWorkerPublishes(t *testing.T) {
 		}
 	}
 
-	// The catalog got what the master advertises.
-	if len(e.cat.published) != 1 || e.cat.published[0].Name != "360p" || e.cat.published[0].Width != 640 ||
+	// The catalog got what the master advertises, from one worker id (the lease holder).
+	if len(e.cat.workers) != 1 {
+		t.Errorf("worker ids %v, want one per attempt", e.cat.workers)
+	}
+	if a := e.cat.assets; a.Poster != PosterName || a.Profile != "lecture" || a.Captions != "" ||
+		(a.ChapterCount > 0) != (a.Chapters == ChaptersName) {
+		t.Errorf("published assets %+v", a)
+	}
+	if _, err := e.bucket.Head(ctx, "hls/lec1/v3/poster.jpg"); err != nil {
+		t.Errorf("poster not uploaded: %v", err)
+	}
+	if len(e.cat.published) != 2 || e.cat.published[0].Name != "360p" || e.cat.published[0].Width != 640 ||
 		e.cat.published[0].Codecs != m.Variants[0].Codecs || e.cat.published[0].Bandwidth != m.Variants[0].Bandwidth {
 		t.Errorf("published renditions %+v, master %+v", e.cat.published, m.Variants)
 	}
@@ -266,7 +295,8 @@ func TestWorkerPublishes(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got[name], want)
 		}
 	}
-	if got["lectern_transcode_media_seconds_total"] < 7.9 || got["lectern_transcode_published_bytes_total"] == 0 || len(got) != 8 {
+	if got["lectern_transcode_media_seconds_total"] < 7.9 || got["lectern_transcode_published_bytes_total"] == 0 ||
+		got["lectern_transcode_wall_seconds_total"] <= 0 || len(got) != 10 {
 		t.Errorf("metrics %v", got)
 	}
 }
@@ -412,4 +442,167 @@ func gather(t *testing.T, c prometheus.Collector) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestWorkerCaptionsAndProfile: the job's captions become a SUBTITLES rendition, its profile is used.
+func TestWorkerCaptionsAndProfile(t *testing.T) {
+	needFFmpeg(t)
+	e := newWorkerEnv(t, readSource(t, clip{width: 320, height: 180, seconds: 4, video: true, audio: true}))
+	vtt := "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\n안녕하세요\n"
+	if err := e.bucket.PutBytes(context.Background(), "sources/lec1/up1.vtt", []byte("\xef\xbb\xbf"+vtt), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	j := job(1)
+	j.Args.CaptionsKey, j.Args.CaptionsLanguage, j.Args.Profile = "sources/lec1/up1.vtt", "ko", "motion"
+	if err := e.worker.Work(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	if a := e.cat.assets; a.Captions != "subs/index.m3u8" || a.Profile != "motion" {
+		t.Errorf("assets %+v", a)
+	}
+	ctx := context.Background()
+	body, attrs, err := e.bucket.Get(ctx, "hls/lec1/v3/subs/captions.vtt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(body)
+	body.Close()
+	if string(got) != vtt || !strings.HasPrefix(attrs.ContentType, "text/vtt") {
+		t.Errorf("captions %q (%s), want %q without the byte-order mark", got, attrs.ContentType, vtt)
+	}
+	body, _, err = e.bucket.Get(ctx, "hls/lec1/v3/master.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(body)
+	body.Close()
+	m, err := hls.ParseMaster(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Subtitles) != 1 || m.Subtitles[0].Language != "ko" || m.Variants[0].Subtitles != m.Subtitles[0].GroupID {
+		t.Errorf("master subtitles %+v\n%s", m.Subtitles, data)
+	}
+
+	// Captions that are not WebVTT reject the job with a reason, and nothing is published.
+	bad := newWorkerEnv(t, readSource(t, clip{width: 320, height: 180, seconds: 2, video: true}))
+	if err := bad.bucket.PutBytes(ctx, "c.srt", []byte("1\n00:00:01,000 --> 00:00:02,000\nhi\n"), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	j = job(1)
+	j.Args.CaptionsKey = "c.srt"
+	var cancel *river.JobCancelError
+	if err := bad.worker.Work(ctx, j); !errors.As(err, &cancel) || !strings.Contains(bad.cat.failReason, "WebVTT") {
+		t.Errorf("err = %v, reason %q: want a cancelled job and a WebVTT reason", err, bad.cat.failReason)
+	}
+	if p := bad.puts(); len(p) != 0 {
+		t.Errorf("uploaded %v", p)
+	}
+}
+
+// TestWorkerLeaseBusy: an attempt that finds another live worker on the version waits (snoozes) and
+// touches nothing.
+func TestWorkerLeaseBusy(t *testing.T) {
+	e := newWorkerEnv(t, []byte("unused"))
+	e.cat.markErr = fmt.Errorf("lease: %w", catalog.ErrBusy)
+	err := e.worker.Work(context.Background(), job(2))
+	var snooze *river.JobSnoozeError
+	if !errors.As(err, &snooze) || snooze.Duration != 2*time.Minute {
+		t.Fatalf("err = %v, want a snooze of the lease TTL", err)
+	}
+	if p := e.puts(); len(p) != 0 || e.cat.failReason != "" {
+		t.Errorf("busy attempt did something: puts %v, fail %q", p, e.cat.failReason)
+	}
+	if e.worker.Stats().JobsBusy.Load() != 1 {
+		t.Error("waiting attempt not counted")
+	}
+	e.assertTempDirEmpty(t)
+}
+
+// TestWorkerHeartbeat: the lease is renewed while nothing moves (a long download or upload), not only
+// when the percentage changes.
+func TestWorkerHeartbeat(t *testing.T) {
+	c := &fakeCatalog{ev: &events{}}
+	w := NewWorker(Config{Catalog: c, LeaseTTL: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	r := newReporter(w, catalog.TranscodeArgs{LectureID: "l", Version: 1}, "w1", cancel, w.cfg.Logger)
+	go r.run(ctx)
+	time.Sleep(500 * time.Millisecond)
+	r.stop()
+	c.mu.Lock()
+	n := len(c.progressAt)
+	c.mu.Unlock()
+	// A heartbeat every LeaseTTL/4 = 50 ms: about 10 in 500 ms.
+	if n < 5 {
+		t.Errorf("%d heartbeats in 500 ms with a 200 ms lease, want about 10", n)
+	}
+	// A stale answer cancels the job with errStale.
+	c.progressErr = catalog.ErrNotFound
+	ctx2, cancel2 := context.WithCancelCause(context.Background())
+	r2 := newReporter(w, catalog.TranscodeArgs{LectureID: "l", Version: 1}, "w1", cancel2, w.cfg.Logger)
+	go r2.run(ctx2)
+	select {
+	case <-ctx2.Done():
+		if !errors.Is(context.Cause(ctx2), errStale) {
+			t.Errorf("cause %v, want errStale", context.Cause(ctx2))
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a deleted lecture did not cancel the job")
+	}
+	r2.stop()
+}
+
+func TestWorkerTimeout(t *testing.T) {
+	w := NewWorker(Config{})
+	j := job(1)
+	for _, tt := range []struct {
+		seconds float64
+		want    time.Duration
+	}{
+		{3600, 15*time.Minute + 3*time.Hour},
+		{60, 18 * time.Minute},
+		{0, 15*time.Minute + 18*time.Hour},   // unknown: as long as the longest lecture allowed
+		{1e9, 15*time.Minute + 18*time.Hour}, // nonsense is clamped too
+	} {
+		j.Args.SourceSeconds = tt.seconds
+		if got := w.Timeout(j); got != tt.want {
+			t.Errorf("Timeout(%v s) = %v, want %v", tt.seconds, got, tt.want)
+		}
+	}
+}
+
+// TestSweepTempDirs: dirs of dead workers go, dirs of live processes and anything else stay.
+func TestSweepTempDirs(t *testing.T) {
+	dir := t.TempDir()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Join(p, "hls"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gone := mk(fmt.Sprintf("%s%d-abc", tempPrefix, dead.Process.Pid))
+	keep := []string{
+		mk(fmt.Sprintf("%s%d-abc", tempPrefix, os.Getpid())),  // ours
+		mk(fmt.Sprintf("%s%d-abc", tempPrefix, os.Getppid())), // a live process
+		mk("lectern-transcode-notapid-x"),
+		mk("something-else"),
+	}
+	n, err := SweepTempDirs(dir)
+	if err != nil || n != 1 {
+		t.Fatalf("SweepTempDirs = %d, %v; want 1", n, err)
+	}
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("dead worker's dir still there: %v", err)
+	}
+	for _, k := range keep {
+		if _, err := os.Stat(k); err != nil {
+			t.Errorf("%s removed: %v", k, err)
+		}
+	}
 }

@@ -6,6 +6,7 @@
 //	lectern origin           HLS objects from object storage
 //	lectern edge             caching proxy in front of an origin (or another edge)
 //	lectern teacher add NAME create a teacher and print their API token
+//	lectern transcode IN OUT the worker's pipeline on a local file; prints the ladder it chose
 //
 // Every flag can also be set by an environment variable: --db is LECTERN_DB, --origin-listen is
 // LECTERN_ORIGIN_LISTEN. `lectern ROLE -h` lists a role's flags with their defaults.
@@ -38,6 +39,7 @@ func commands() []command {
 		{"origin", "serve HLS objects from object storage", runOrigin},
 		{"edge", "caching proxy in front of an origin", runEdge},
 		{"teacher", "manage teachers: teacher add NAME", runTeacher},
+		{"transcode", "one-shot: transcode INPUT into an HLS tree in OUTDIR and print the ladder", runTranscode},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "lectern", version)
 			return nil

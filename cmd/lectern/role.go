@@ -130,6 +130,12 @@ func openCatalog(ctx context.Context, rawURL string, opts catalog.Options) (*cat
 // to the catalog while the catalog's River client needs the worker, so the worker is given a lateCatalog
 // that is set right after Open, before Start lets any job run.
 func openWorkerCatalog(ctx context.Context, rawURL string, cfg transcode.Config, opts catalog.Options) (*catalog.Catalog, *transcode.Worker, error) {
+	// A worker killed mid-job (SIGKILL, OOM) never removed its scratch directory.
+	if n, err := transcode.SweepTempDirs(cfg.TempDir); err != nil {
+		return nil, nil, err
+	} else if n > 0 && cfg.Logger != nil {
+		cfg.Logger.Info("removed scratch directories of dead transcodes", "dir", cfg.TempDir, "count", n)
+	}
 	late := &lateCatalog{}
 	cfg.Catalog = late
 	w := transcode.NewWorker(cfg)
@@ -195,4 +201,27 @@ func readyz(checks map[string]func(context.Context) error) http.HandlerFunc {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	}
+}
+
+// jobFlags are the transcode-queue settings shared by serve and worker.
+type jobFlags struct {
+	workers     int
+	lease       time.Duration
+	rescueAfter time.Duration
+	maxDuration time.Duration
+	noChapters  bool
+}
+
+func (j *jobFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&j.workers, "workers", 1, "concurrent transcode jobs (one ffmpeg pass already uses every core)")
+	fs.DurationVar(&j.lease, "lease", 2*time.Minute, "a transcode whose worker has been silent this long is taken over by another worker")
+	fs.DurationVar(&j.rescueAfter, "rescue-after", catalog.DefaultRescueStuckJobsAfter, "how long a job may run before the queue offers it to another worker (a live worker keeps it through its lease)")
+	fs.DurationVar(&j.maxDuration, "max-duration", 6*time.Hour, "reject lectures longer than this")
+	fs.BoolVar(&j.noChapters, "no-chapters", false, "do not detect slide chapters")
+}
+
+// apply puts the flags into the worker's and the queue's configuration.
+func (j *jobFlags) apply(cfg *transcode.Config, opts *catalog.Options) {
+	cfg.LeaseTTL, cfg.MaxDuration, cfg.NoChapters = j.lease, j.maxDuration, j.noChapters
+	opts.MaxWorkers, opts.RescueStuckJobsAfter = j.workers, j.rescueAfter
 }

@@ -68,7 +68,8 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg binary")
 	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe binary")
 	tmp := fs.String("tmp", os.TempDir(), "scratch directory for transcodes")
-	workers := fs.Int("workers", 1, "concurrent transcode jobs")
+	var jf jobFlags
+	jf.register(fs)
 	grace := fs.Duration("shutdown-grace", defaultGrace, "on SIGTERM, how long running transcodes may finish before they are cancelled and released for retry")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	log, err := parseRole(fs, args, logLevel, stderr)
@@ -83,8 +84,10 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	cat, w, err := openWorkerCatalog(ctx, *db, transcode.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, TempDir: *tmp, Store: store, Logger: log},
-		catalog.Options{Logger: log, MaxWorkers: *workers})
+	cfg := transcode.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, TempDir: *tmp, Store: store, Logger: log}
+	opts := catalog.Options{Logger: log}
+	jf.apply(&cfg, &opts)
+	cat, w, err := openWorkerCatalog(ctx, *db, cfg, opts)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ type serveFlags struct {
 	ffmpeg, ffprobe, assets, publicURL      string
 	logLevel                                string
 	grace                                   time.Duration
-	workers                                 int
+	jobs                                    jobFlags
 	edgeMemory, maxUpload                   byteSize
 	sample                                  bool
 }
@@ -47,7 +47,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.assets, "assets-dir", "internal/web/node_modules/hls.js/dist", "directory holding hls.min.js (installed by `make web`)")
 	fs.StringVar(&f.publicURL, "public-url", "", "URL students and teachers use to reach --listen (default http://LISTEN)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.IntVar(&f.workers, "workers", 1, "concurrent transcode jobs")
+	f.jobs.register(fs)
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
 	fs.DurationVar(&f.grace, "shutdown-grace", defaultGrace, "on SIGTERM, how long requests and transcodes may finish before they are cancelled (jobs are released for retry)")
@@ -82,10 +82,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer store.Close()
 
-	cat, worker, err := openWorkerCatalog(ctx, f.db, transcode.Config{
+	cfg := transcode.Config{
 		FFmpeg: f.ffmpeg, FFprobe: f.ffprobe, TempDir: filepath.Join(data, "tmp"),
 		Store: store, Logger: log.With("role", "worker"),
-	}, catalog.Options{Logger: log.With("role", "queue"), MaxWorkers: f.workers})
+	}
+	opts := catalog.Options{Logger: log.With("role", "queue")}
+	f.jobs.apply(&cfg, &opts)
+	cat, worker, err := openWorkerCatalog(ctx, f.db, cfg, opts)
 	if err != nil {
 		return err
 	}
