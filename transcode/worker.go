@@ -70,10 +70,16 @@ func NewWorker(cfg Config) *Worker {
 // Stats returns the worker's live counters.
 func (w *Worker) Stats() *Stats { return &w.stats }
 
-// Timeout bounds one attempt by the lecture's length: TimeoutBase + TimeoutPerSecond x duration, or the
-// bound of a MaxDuration lecture when the duration is unknown. River cancels the attempt's context after it.
-func (w *Worker) Timeout(job *river.Job[catalog.TranscodeArgs]) time.Duration {
-	return w.timeoutFor(job.Args.SourceSeconds)
+// Timeout returns -1: River puts no bound of its own on a transcode attempt. River's rescuer leaves a
+// running job alone until its worker's Timeout has passed, so a duration-sized Timeout (hours for a long
+// lecture) would keep a killed worker's job stuck that long. The lease (see [catalog.Catalog.MarkTranscoding])
+// is what makes an early rescue safe; Work bounds each attempt itself with [Worker.AttemptTimeout].
+func (w *Worker) Timeout(*river.Job[catalog.TranscodeArgs]) time.Duration { return -1 }
+
+// AttemptTimeout bounds one attempt by the lecture's length: TimeoutBase + TimeoutPerSecond x duration,
+// or the bound of a MaxDuration lecture when the duration is unknown.
+func (w *Worker) AttemptTimeout(args catalog.TranscodeArgs) time.Duration {
+	return w.timeoutFor(args.SourceSeconds)
 }
 
 func (w *Worker) timeoutFor(seconds float64) time.Duration {
@@ -91,6 +97,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[catalog.TranscodeArgs]
 	w.stats.JobsStarted.Add(1)
 	start := time.Now()
 
+	// The attempt's own deadline (River's is off, see Timeout). Work's failure handling below records
+	// the failure with a fresh context when this is what expired.
+	ctx, cancel := context.WithTimeout(ctx, w.AttemptTimeout(a))
+	defer cancel()
 	res, err := w.work(ctx, a, log)
 	switch {
 	case err == nil:

@@ -556,6 +556,10 @@ func TestWorkerHeartbeat(t *testing.T) {
 func TestWorkerTimeout(t *testing.T) {
 	w := NewWorker(Config{})
 	j := job(1)
+	// River's own timeout is off: its rescuer would otherwise leave a killed worker's job alone for hours.
+	if got := w.Timeout(j); got != -1 {
+		t.Errorf("River Timeout = %v, want -1 (unbounded; the attempt bounds itself)", got)
+	}
 	for _, tt := range []struct {
 		seconds float64
 		want    time.Duration
@@ -566,9 +570,38 @@ func TestWorkerTimeout(t *testing.T) {
 		{1e9, 15*time.Minute + 18*time.Hour}, // nonsense is clamped too
 	} {
 		j.Args.SourceSeconds = tt.seconds
-		if got := w.Timeout(j); got != tt.want {
-			t.Errorf("Timeout(%v s) = %v, want %v", tt.seconds, got, tt.want)
+		if got := w.AttemptTimeout(j.Args); got != tt.want {
+			t.Errorf("AttemptTimeout(%v s) = %v, want %v", tt.seconds, got, tt.want)
 		}
+	}
+}
+
+// TestWorkerAttemptDeadline: the attempt's own deadline (River's is off) stops a running encode; the job
+// is retried, and the last attempt records the failure although its context is the one that expired.
+func TestWorkerAttemptDeadline(t *testing.T) {
+	needFFmpeg(t)
+	src := readSource(t, clip{width: 1280, height: 720, seconds: 20, video: true, audio: true})
+	for _, attempt := range []int{1, 5} {
+		t.Run(fmt.Sprintf("attempt %d of 5", attempt), func(t *testing.T) {
+			e := newWorkerEnv(t, src)
+			e.worker = NewWorker(Config{Store: e.store, Catalog: e.cat, TempDir: e.tempDir,
+				TimeoutBase: 700 * time.Millisecond, TimeoutPerSecond: 1e-9})
+			start := time.Now()
+			err := e.worker.Work(context.Background(), job(attempt))
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("Work took %v with a 0.7 s deadline", took)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v, want the attempt's deadline", err)
+			}
+			if last := attempt == 5; (e.cat.failReason != "") != last {
+				t.Errorf("FailLecture on attempt %d: reason %q", attempt, e.cat.failReason)
+			}
+			if p := e.puts(); len(p) != 0 {
+				t.Errorf("uploaded %v from a timed-out attempt", p)
+			}
+			e.assertTempDirEmpty(t)
+		})
 	}
 }
 

@@ -143,11 +143,12 @@ func uploadClip(t *testing.T, base, token, title string, seconds int) apiLecture
 }
 
 type apiLecture struct {
-	ID          string `json:"id"`
-	Status      string `json:"status"`
-	Error       string `json:"error"`
-	Version     int    `json:"version"`
-	PlaybackURL string `json:"playback_url"`
+	ID          string  `json:"id"`
+	Status      string  `json:"status"`
+	Error       string  `json:"error"`
+	Version     int     `json:"version"`
+	Progress    float64 `json:"progress"`
+	PlaybackURL string  `json:"playback_url"`
 }
 
 type apiError struct {

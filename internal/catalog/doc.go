@@ -45,4 +45,6 @@
 // heartbeat) and needs it to publish. A rescued job whose first attempt is alive finds the lease fresh
 // (IsBusy) and waits; one whose worker died takes the lease over once the heartbeat is older than the
 // lease TTL. RescueStuckJobsAfter can therefore be minutes, and a killed worker's lecture resumes soon.
+// River's rescuer also skips a running job until its worker's own Timeout has passed, so a worker that
+// relies on the lease returns -1 there and bounds each attempt itself (transcode.Worker does).
 package catalog
