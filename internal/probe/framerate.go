@@ -45,9 +45,14 @@ func variableFrameRate(avg, nominal float64) bool {
 	return false
 }
 
-// OutputFrameRate returns the constant frame rate an encoder should produce for this source: the
-// average rate (the nominal one when the average is unknown or implausible) snapped to the nearest
-// common rate when within 1%, so that 29.96 becomes 30000/1001 and a player sees a familiar rate.
+// OutputFrameRate returns the constant frame rate an encoder should produce for this source.
+//
+// That is the nominal rate when it is a common one and the source delivers clearly fewer frames a
+// second (more than 2% fewer, see variableFrameRate): a phone that drops frames under load or stretches exposure in dim light (30 nominal, 22 or
+// 27 on average) was recording at 30, and encoding at 30 keeps the motion of its regular stretches
+// smooth and the rate one players know; the missing frames are repeated, which costs x264 almost
+// nothing. Otherwise it is the average rate (the nominal one when the average is unknown or
+// implausible), snapped to the nearest common rate when within 1%, so that 29.96 becomes 30000/1001.
 //
 // When max > 0 the result is at most max. A rate that is a whole multiple of a common rate at or below
 // max is divided (59.94 becomes 29.97, 60 and 120 become 30, 50 becomes 25 for max 30), so that
@@ -55,8 +60,11 @@ func variableFrameRate(avg, nominal float64) bool {
 // usable rate (audio only, a timestamp clock in place of a rate) gives 30, or max if lower.
 func (r Result) OutputFrameRate(max float64) float64 {
 	rate := float64(defaultRate)
-	switch {
-	case r.FrameRate > 0 && r.FrameRate <= maxPlausibleRate:
+	avgOK := r.FrameRate > 0 && r.FrameRate <= maxPlausibleRate
+	switch nominal := snapRate(r.NominalFrameRate); {
+	case avgOK && isCommon(nominal) && r.FrameRate < nominal*(1-vfrTolerance):
+		rate = nominal
+	case avgOK:
 		rate = r.FrameRate
 	case r.NominalFrameRate > 0 && r.NominalFrameRate <= maxPlausibleRate:
 		rate = r.NominalFrameRate

@@ -47,7 +47,12 @@ func TestOutputFrameRate(t *testing.T) {
 		{"29.96 snaps to 29.97", 29.96, 30, 0, ntsc30},
 		{"1.7% off is not snapped", 29.5, 30, 0, 29.5},
 		{"screen recording at 15", 15, 15, 0, 15},
-		{"average preferred over nominal", 22, 30, 0, 22},
+		// Frames dropped or exposure stretched: the camera's own rate, gaps repeated.
+		{"dropped frames keep the nominal rate", 22, 30, 0, 30},
+		{"dim light keeps the nominal rate", 27.3, 30, 0, 30},
+		// A nominal rate that is only a timestamp granularity (no common rate) says nothing.
+		{"uncommon nominal: the average", 29.9, 120.5, 0, ntsc30},
+		{"more frames than nominal: the average", 50, 25, 0, 50},
 		{"nominal when average unknown", 0, 25, 0, 25},
 		{"nominal when average is a clock", 1000, 30, 0, 30},
 		{"nothing known", 0, 0, 0, 30},

@@ -23,8 +23,9 @@ func TestParseFixture(t *testing.T) {
 	if got != want {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
-	if r := got.OutputFrameRate(30); r != 22 {
-		t.Errorf("OutputFrameRate(30) = %v, want 22", r)
+	// Dropped frames: encoded at the camera's 30, gaps repeated.
+	if r := got.OutputFrameRate(30); r != 30 {
+		t.Errorf("OutputFrameRate(30) = %v, want 30", r)
 	}
 }
 
