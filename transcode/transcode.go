@@ -62,6 +62,9 @@ type Config struct {
 	Profiles []Profile
 	// NoChapters turns slide-chapter detection (chapters.vtt and thumbnails) off.
 	NoChapters bool
+	// Scaler resizes the ladder's rungs: ScalerZscale (libzimg) or ScalerSwscale (ffmpeg's own, always
+	// there). "" picks zscale when this ffmpeg has it (see DetectScaler).
+	Scaler string
 	// Store holds sources and published HLS objects. Required by the Worker only.
 	Store Store
 	// Catalog records the lecture's state. Required by the Worker only.
@@ -271,13 +274,25 @@ func Plan(ctx context.Context, cfg Config, in Input) (Planned, probe.Result, err
 		return Planned{}, info, &rejectedError{reason: fmt.Sprintf("the recording is %s long; the limit is %s",
 			roundDuration(info.DurationSeconds), roundDuration(limit))}
 	}
-	return Planned{Profile: prof, plan: newPlan(info, prof, !cfg.NoChapters)}, info, nil
+	p := newPlan(info, prof, !cfg.NoChapters)
+	switch p.scaler = cfg.Scaler; p.scaler {
+	case "", ScalerZscale, ScalerSwscale:
+	default:
+		return Planned{}, info, fmt.Errorf("transcode: scaler %q: want %q or %q", p.scaler, ScalerZscale, ScalerSwscale)
+	}
+	if p.scaler == "" && p.hasVideo {
+		if p.scaler, err = DetectScaler(ctx, cfg.FFmpeg); err != nil {
+			return Planned{}, info, err
+		}
+	}
+	return Planned{Profile: prof, plan: p}, info, nil
 }
 
 // newPlan decides the encode of a probed source with a profile: pure, so the ladder choice is tested
 // without media files.
 func newPlan(info probe.Result, prof Profile, chapters bool) plan {
-	p := plan{hasVideo: info.HasVideo, hasAudio: info.HasAudio, preset: prof.Preset, posterAt: -1}
+	p := plan{hasVideo: info.HasVideo, hasAudio: info.HasAudio, preset: prof.Preset, x264Params: prof.X264Params,
+		aacCoder: prof.AACCoder, posterAt: -1}
 	if p.hasAudio {
 		p.audio = prof.Audio
 		if p.hasVideo {
@@ -288,6 +303,9 @@ func newPlan(info probe.Result, prof Profile, chapters bool) plan {
 		w, h := info.DisplaySize()
 		p.portrait = h > w
 		p.rungs = planLadder(prof.Rungs, min(w, h))
+		// The tallest rung is the decoded picture itself when it has the rung's size already (and even
+		// sides, which 4:2:0 H.264 needs): no scaler touches the largest frames.
+		p.scaleTop = p.rungs[0].Height != min(w, h) || w%2 != 0 || h%2 != 0
 		// Always a constant rate: GOPs of a fixed frame count, and VFR that ffprobe cannot see (Matroska
 		// and MPEG-TS report the nominal rate as the average) becomes harmless.
 		p.frameRate = info.OutputFrameRate(prof.MaxFrameRate)

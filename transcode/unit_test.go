@@ -151,6 +151,11 @@ func TestValidateProfiles(t *testing.T) {
 		"audio prefix":     func(p *Profile) { p.Audio[0].Name = "sound" },
 		"video as audio":   func(p *Profile) { p.Rungs[0].Name = "audio-hd" },
 		"bad profile name": func(p *Profile) { p.Name = "Lecture" },
+		// Params reach ffmpeg as one argument: nothing that could become another option or a path.
+		"x264 params shape":  func(p *Profile) { p.X264Params = "subme=1 -y /etc/passwd" },
+		"x264 params empty":  func(p *Profile) { p.X264Params = "subme=" },
+		"x264 params colons": func(p *Profile) { p.X264Params = "subme=1::bframes=1" },
+		"aac coder":          func(p *Profile) { p.AACCoder = "anmr" },
 	}
 	for name, mutate := range bad {
 		p := good()
@@ -175,15 +180,20 @@ func TestFFmpegArgs(t *testing.T) {
 	got := strings.Join(ffmpegArgs("/tmp/src", newPlan(info, lecture, true)), " ")
 	t.Logf("ffmpeg %s", got)
 	for _, want := range []string{
-		"-nostats -progress pipe:1 -i /tmp/src",
-		"-filter_complex [0:v:0]fps=29.97002997002997,split=6[s0][s1][s2][s3][s4][s5];[s0]scale=w=-2:h=720,format=yuv420p[v0];[s1]scale=w=-2:h=480,format=yuv420p[v1]",
-		";[s4]fps=2,scale=w=320:h=-2,select='eq(n,0)+gt(scene,0.12)',metadata=print:file=scenes.txt,format=yuvj420p[thumbs]",
-		";[s5]select='isnan(prev_selected_t)*gte(t,3.000)',scale=w=-2:h=720,format=yuvj420p[poster]",
+		"-nostats -progress pipe:1 -filter_complex_threads",
+		"-progress pipe:1 -filter_complex_threads 1 -i /tmp/src",
+		// One conversion to 8-bit 4:2:0, then a cascade: each rung scaled from the one above it; the
+		// 720p rung of a 720p source is the decoded picture itself.
+		"-filter_complex [0:v:0]fps=29.97002997002997,format=yuv420p,split=3[ladder][chapters][still]" +
+			";[ladder]split=2[v0][c0];[c0]scale=w=-2:h=480:flags=bicubic,split=2[v1][c1]" +
+			";[c1]scale=w=-2:h=360:flags=bicubic,split=2[v2][c2];[c2]scale=w=-2:h=240:flags=bicubic[v3];",
+		";[chapters]fps=2,scale=w=320:h=-2,select='eq(n,0)+gt(scene,0.12)',metadata=print:file=scenes.txt,format=yuvj420p[thumbs]",
+		";[still]select='isnan(prev_selected_t)*gte(t,3.000)',scale=w=-2:h=720,format=yuvj420p[poster]",
 		"-map [v0] -map [v1] -map [v2] -map [v3] -map 0:a:0",
-		"-c:v libx264 -profile:v high -preset veryfast",
+		"-c:v libx264 -profile:v high -preset veryfast -x264-params subme=1:rc-lookahead=5:bframes=1:b-adapt=0 ",
 		"-force_key_frames expr:gte(t,n_forced*2) -sc_threshold 0 -g 60 -keyint_min 60",
 		"-crf:v:0 23 -maxrate:v:0 1500k -bufsize:v:0 3000k -crf:v:1 24 -maxrate:v:1 800k -bufsize:v:1 1600k",
-		"-c:a aac -profile:a aac_low -ac 2 -ar 48000 -b:a:0 96k",
+		"-c:a aac -profile:a aac_low -aac_coder fast -ac 2 -ar 48000 -b:a:0 96k",
 		"-f hls -hls_segment_type fmp4 -hls_time 6 -hls_playlist_type vod -hls_flags independent_segments",
 		"-var_stream_map v:0,agroup:audio,name:720p v:1,agroup:audio,name:480p v:2,agroup:audio,name:360p v:3,agroup:audio,name:240p a:0,agroup:audio,name:audio %v/index.m3u8",
 		"%v/index.m3u8 -map [thumbs] -c:v mjpeg -q:v 5 -fps_mode passthrough -f image2 -start_number 1 thumbs/%04d.jpg -map [poster] -c:v mjpeg -q:v 3 -f image2 -update 1 poster.jpg",
@@ -199,7 +209,8 @@ func TestFFmpegArgs(t *testing.T) {
 	portraitInfo := info
 	portraitInfo.Rotation = 90
 	portrait := strings.Join(ffmpegArgs("s", newPlan(portraitInfo, lecture, false)), " ")
-	if !strings.Contains(portrait, "[s0]scale=w=720:h=-2,format=yuv420p[v0]") || strings.Contains(portrait, "[thumbs]") {
+	if !strings.Contains(portrait, "format=yuv420p,split=2[ladder][still];[ladder]split=2[v0][c0];[c0]scale=w=480:h=-2:flags=bicubic,") ||
+		strings.Contains(portrait, "[thumbs]") {
 		t.Errorf("portrait without chapters: %s", portrait)
 	}
 	interlaced := info
@@ -215,7 +226,7 @@ func TestFFmpegArgs(t *testing.T) {
 	audioOnly := strings.Join(ffmpegArgs("s", newPlan(probe.Result{HasAudio: true, DurationSeconds: 60}, lecture, true)), " ")
 	for _, want := range []string{
 		"-filter_complex [0:a:0]atrim=end=120,aformat=channel_layouts=mono,showwavespic",
-		"-map 0:a:0 -map 0:a:0 -c:a aac -profile:a aac_low -ac 2 -ar 48000 -b:a:0 96k -b:a:1 48k",
+		"-map 0:a:0 -map 0:a:0 -c:a aac -profile:a aac_low -aac_coder fast -ac 2 -ar 48000 -b:a:0 96k -b:a:1 48k",
 		"-var_stream_map a:0,name:audio a:1,name:audio-48k %v/index.m3u8 -map [poster]",
 	} {
 		if !strings.Contains(audioOnly, want) {
@@ -363,5 +374,36 @@ func TestRoundDuration(t *testing.T) {
 		if got := roundDuration(in); got != want {
 			t.Errorf("roundDuration(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestLadderCascade: which rungs are scaled, from what, and with which scaler.
+func TestLadderCascade(t *testing.T) {
+	lecture := lectureProfile(t)
+	tests := []struct {
+		name   string
+		w, h   int
+		scaler string
+		want   string // the ladder part of the graph
+	}{
+		{"1080p source, zscale", 1920, 1080, ScalerZscale,
+			";[ladder]split=2[v0][c0];[c0]zscale=w=-2:h=720:f=bicubic,split=2[v1][c1];[c1]zscale=w=-2:h=480:f=bicubic,split=2[v2][c2]" +
+				";[c2]zscale=w=-2:h=360:f=bicubic,split=2[v3][c3];[c3]zscale=w=-2:h=240:f=bicubic[v4]"},
+		{"4K source: the top rung is scaled too", 3840, 2160, ScalerSwscale,
+			";[ladder]scale=w=-2:h=1080:flags=bicubic,split=2[v0][c0];[c0]scale=w=-2:h=720:flags=bicubic,split=2[v1][c1];"},
+		// 721 lines: the rung is 720 (even), so the source must be scaled; so must an odd width.
+		{"odd height", 1282, 721, ScalerSwscale, ";[ladder]scale=w=-2:h=720:flags=bicubic,split=2[v0][c0];"},
+		{"odd width", 1281, 720, ScalerSwscale, ";[ladder]scale=w=-2:h=720:flags=bicubic,split=2[v0][c0];"},
+		{"one rung, as it is", 320, 180, ScalerZscale, ";[ladder]null[v0];"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPlan(probe.Result{HasVideo: true, Width: tt.w, Height: tt.h, FrameRate: 30, DurationSeconds: 60}, lecture, true)
+			p.scaler = tt.scaler
+			graph, _ := filterGraph(p)
+			if !strings.Contains(graph, tt.want) {
+				t.Errorf("graph\n%s\nlacks\n%s", graph, tt.want)
+			}
+		})
 	}
 }

@@ -360,7 +360,18 @@ func (w *Worker) Check() error {
 	if err := validateProfiles(w.cfg.Profiles); err != nil {
 		return err
 	}
-	return probe.CheckTools(w.cfg.FFmpeg, w.cfg.FFprobe)
+	if err := probe.CheckTools(w.cfg.FFmpeg, w.cfg.FFprobe); err != nil {
+		return err
+	}
+	if w.cfg.Scaler == "" { // once here, not once per job
+		s, err := DetectScaler(context.Background(), w.cfg.FFmpeg)
+		if err != nil {
+			return err
+		}
+		w.cfg.Scaler = s
+		w.cfg.Logger.Info("transcode: ladder scaler", "scaler", s)
+	}
+	return nil
 }
 
 // SweepTempDirs removes the temp dirs of workers on this machine that no longer run (killed mid-job:
