@@ -639,3 +639,69 @@ func TestSweepTempDirs(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerDeletedWhileEncoding: deleting the lecture (real catalog, SQLite) while ffmpeg runs stops the
+// encode at the next heartbeat; nothing is uploaded and the job ends quietly.
+func TestWorkerDeletedWhileEncoding(t *testing.T) {
+	needFFmpeg(t)
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "lectern.db"), catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	teacher, _, err := cat.AddTeacher(ctx, "Mr. Seo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lec, err := cat.CreateLecture(ctx, catalog.NewLecture{TeacherID: teacher.ID, Title: "Optics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newWorkerEnv(t, readSource(t, clip{width: 1280, height: 720, seconds: 30, video: true, audio: true}))
+	if _, err := cat.EnqueueTranscode(ctx, lec.ID, catalog.Source{Key: sourceKey, Seconds: 30}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := cat.TranscodeJobs(ctx, lec.ID)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("jobs %+v, %v", jobs, err)
+	}
+	w := NewWorker(Config{Store: e.store, Catalog: cat, TempDir: e.tempDir})
+	done := make(chan error, 1)
+	go func() {
+		done <- w.Work(ctx, &river.Job[catalog.TranscodeArgs]{
+			JobRow: &rivertype.JobRow{ID: jobs[0].ID, Attempt: 1, MaxAttempts: 5}, Args: jobs[0].Args})
+	}()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		l, err := cat.GetLecture(ctx, lec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Progress > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress recorded: %+v", l)
+		}
+	}
+	if err := cat.DeleteLecture(ctx, lec.ID); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Work = %v, want nil (the lecture is gone: nothing to retry)", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the encode went on after the lecture was deleted")
+	}
+	t.Logf("stopped %v after the delete", time.Since(deleted).Round(time.Millisecond))
+	if p := e.puts(); len(p) != 0 {
+		t.Errorf("uploaded %v for a deleted lecture", p)
+	}
+	if w.Stats().JobsStale.Load() != 1 {
+		t.Error("stopped job not counted as stale")
+	}
+	e.assertTempDirEmpty(t)
+}
