@@ -34,7 +34,8 @@ func runTranscode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if len(pos) != 2 {
 		fs.Usage()
-		return usageErr(errors.New("transcode needs INPUT and OUTDIR"))
+		fmt.Fprintln(stderr, "lectern transcode: needs INPUT and OUTDIR")
+		return errUsage
 	}
 	cfg := transcode.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, NoChapters: !*chapters, MaxDuration: *maxDuration}
 	in := transcode.Input{Source: pos[0], Profile: *profile, Captions: *captions, CaptionsLanguage: *captionsLang}
