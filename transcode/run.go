@@ -32,7 +32,10 @@ func runFFmpeg(ctx context.Context, ffmpeg, dir string, args []string, durationS
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("ffmpeg: start %s: %w", ffmpeg, err)
 	}
+	stopFavouring := favourMainThread(cmd.Process.Pid)
 	readProgress(stdout, durationSeconds, start, time.Now, report)
+	// stdout is closed: ffmpeg is exiting. Stop before Wait reaps it, so its pid cannot be reused by then.
+	stopFavouring()
 	err = cmd.Wait()
 	if ctx.Err() != nil {
 		return fmt.Errorf("ffmpeg: %w", ctx.Err())
