@@ -35,7 +35,7 @@ func (s *Service) render(c *gin.Context, status int, name string, data any) {
 }
 
 func (s *Service) indexPage(c *gin.Context) {
-	ls, err := s.cfg.Catalog.ListLectures(c.Request.Context(), catalog.ListFilter{Status: catalog.StatusReady, Limit: 200})
+	ls, err := s.cfg.Catalog.ListLectures(c.Request.Context(), catalog.ListFilter{Published: true, Limit: 200})
 	if err != nil {
 		s.log.Error("list lectures", "err", err)
 		s.render(c, 503, "message.html", gin.H{"Title": "Lectures unavailable", "Message": "The lecture list cannot be loaded right now. Try again in a minute."})

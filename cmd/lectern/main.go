@@ -7,6 +7,7 @@
 //	lectern edge             caching proxy in front of an origin (or another edge)
 //	lectern teacher add NAME create a teacher and print their API token
 //	lectern transcode IN OUT the worker's pipeline on a local file; prints the ladder it chose
+//	lectern retranscode ID   queue v{n+1} of a lecture from its stored source (new ladder or profile)
 //
 // Every flag can also be set by an environment variable: --db is LECTERN_DB, --origin-listen is
 // LECTERN_ORIGIN_LISTEN. `lectern ROLE -h` lists a role's flags with their defaults.
@@ -40,6 +41,7 @@ func commands() []command {
 		{"edge", "caching proxy in front of an origin", runEdge},
 		{"teacher", "manage teachers: teacher add NAME", runTeacher},
 		{"transcode", "one-shot: transcode INPUT into an HLS tree in OUTDIR and print the ladder", runTranscode},
+		{"retranscode", "queue a new version of lectures from their stored sources (new ladder or profile)", runRetranscode},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "lectern", version)
 			return nil
@@ -58,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	usage := func(w io.Writer) {
 		fmt.Fprintln(w, "usage: lectern COMMAND [flags]\n\ncommands:")
 		for _, c := range commands() {
-			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 		}
 		fmt.Fprintln(w, "\n`lectern COMMAND -h` lists a command's flags; each flag is also read from LECTERN_<FLAG> in the environment.")
 	}

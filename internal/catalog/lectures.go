@@ -111,6 +111,9 @@ type ListFilter struct {
 	TeacherID string
 	CourseID  string
 	Status    Status
+	// Published keeps lectures that have a published version, whatever their status: a lecture whose
+	// next version is being made (queued, transcoding, or failed) still plays the last one.
+	Published bool
 	// Limit caps the page size; <= 0 or more than MaxListLimit means MaxListLimit.
 	Limit int
 	// After is the id of the last lecture of the previous page; the next page starts after it in
@@ -222,6 +225,9 @@ func (c *Catalog) ListLectures(ctx context.Context, f ListFilter) ([]Lecture, er
 	}
 	if f.Status != "" {
 		conds = append(conds, "status = "+arg(string(f.Status)))
+	}
+	if f.Published {
+		conds = append(conds, "version > 0")
 	}
 	if f.After != "" {
 		var after int64

@@ -73,6 +73,9 @@ func testRetranscode(t *testing.T, open func(*testing.T) string) {
 	check(t, c.MarkTranscoding(ctx, l.ID, v1, testWorker, testLease))
 	check(t, c.PublishVersion(ctx, l.ID, v1, testWorker, catalog.Publication{DurationSeconds: 60}))
 
+	if ls := must(c.ListLectures(ctx, catalog.ListFilter{Published: true}))(t); len(ls) != 1 {
+		t.Errorf("published lectures = %+v, want the one", ls)
+	}
 	if _, err := c.Retranscode(ctx, l.ID, "Not A Profile"); !catalog.IsInvalid(err) {
 		t.Errorf("Retranscode(bad profile) = %v, want invalid", err)
 	}
@@ -83,6 +86,10 @@ func testRetranscode(t *testing.T, open func(*testing.T) string) {
 	got := must(c.GetLecture(ctx, l.ID))(t)
 	if got.Version != v1 || got.PendingVersion != v2 || got.Status != catalog.StatusQueued || got.Profile != "motion" {
 		t.Errorf("after Retranscode: %+v, want v%d playing, v%d queued, profile motion", got, v1, v2)
+	}
+	// Students still find it: v1 plays while v2 is made.
+	if ls := must(c.ListLectures(ctx, catalog.ListFilter{Published: true}))(t); len(ls) != 1 || ls[0].ID != l.ID {
+		t.Errorf("published lectures while v2 is queued = %+v, want the lecture", ls)
 	}
 	jobs := must(c.TranscodeJobs(ctx, l.ID))(t)
 	want := catalog.TranscodeArgs{LectureID: l.ID, Version: v2, SourceKey: src.Key, Profile: "motion",
