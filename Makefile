@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
 ARGS    ?=
 
-.PHONY: run test test-short build web deps-run deps-test vet clean
+.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode
 
 ## run: install ffmpeg if missing, build, start `lectern serve` with a sample lecture, print the URLs
 run: deps-run web build
@@ -40,3 +40,7 @@ vet:
 
 clean:
 	rm -rf bin internal/web/node_modules
+
+## bench-transcode: lectern transcode vs bare ffmpeg vs a fixed ladder; writes docs/benchmarks.md
+bench-transcode:
+	bash bench/transcode.sh --write
