@@ -272,7 +272,7 @@ func Plan(ctx context.Context, cfg Config, in Input) (Planned, probe.Result, err
 	}
 	if limit := cfg.MaxDuration.Seconds(); info.DurationSeconds > limit {
 		return Planned{}, info, &rejectedError{reason: fmt.Sprintf("the recording is %s long; the limit is %s",
-			roundDuration(info.DurationSeconds), roundDuration(limit))}
+			probe.FormatDuration(info.DurationSeconds), probe.FormatDuration(limit))}
 	}
 	p := newPlan(info, prof, !cfg.NoChapters)
 	switch p.scaler = cfg.Scaler; p.scaler {
@@ -451,16 +451,4 @@ func Reason(err error) string {
 		return r.reason
 	}
 	return probe.Reason(err)
-}
-
-// roundDuration formats seconds for a teacher: "6h", "7h12m", "45m3s".
-func roundDuration(seconds float64) string {
-	s := time.Duration(seconds * float64(time.Second)).Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }

@@ -369,14 +369,6 @@ func TestRenameInitRefusesSurprises(t *testing.T) {
 	}
 }
 
-func TestRoundDuration(t *testing.T) {
-	for in, want := range map[float64]string{21600: "6h", 25920: "7h12m", 2703.4: "45m3s", 3: "3s"} {
-		if got := roundDuration(in); got != want {
-			t.Errorf("roundDuration(%v) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestLadderCascade: which rungs are scaled, from what, and with which scaler.
 func TestLadderCascade(t *testing.T) {
 	lecture := lectureProfile(t)

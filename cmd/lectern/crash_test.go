@@ -50,14 +50,7 @@ func TestSIGKILLMidTranscode(t *testing.T) {
 	if lec.Version != 1 || lec.Status != "ready" {
 		t.Fatalf("after recovery: %+v, want v1 ready", lec)
 	}
-	versions, err := os.ReadDir(filepath.Join(data, "objects", "hls", lec.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, v := range versions {
-		names = append(names, v.Name())
-	}
+	names := storedVersions(t, data, lec.ID)
 	if !slices.Equal(names, []string{"v1"}) {
 		t.Errorf("versions in storage = %v, want only v1", names)
 	}

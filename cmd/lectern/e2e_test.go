@@ -349,3 +349,17 @@ func endToEnd(t *testing.T, data, db string, args ...string) {
 		t.Error("serve did not stop within 40 s of SIGTERM")
 	}
 }
+
+// storedVersions lists the version directories (v1, v2, ...) of a lecture in serve's file storage.
+func storedVersions(t *testing.T, data, lectureID string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(data, "objects", "hls", lectureID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -54,14 +52,7 @@ func TestRetranscode(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "#EXT-X-STREAM-INF") {
 		t.Errorf("v2 master: %d\n%s", resp.StatusCode, body)
 	}
-	versions, err := os.ReadDir(filepath.Join(data, "objects", "hls", lec.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, v := range versions {
-		names = append(names, v.Name())
-	}
+	names := storedVersions(t, data, lec.ID)
 	if !slices.Equal(names, []string{"v1", "v2"}) {
 		t.Errorf("versions in storage %v, want v1 and v2", names)
 	}

@@ -54,7 +54,7 @@ const (
 // gotSeconds of the wantSeconds that Probe reported. IsInvalidMedia is true for the result, and Reason
 // reads "the file is incomplete: only 1m2s of 10m could be read; please upload it again".
 func Truncated(gotSeconds, wantSeconds float64) error {
-	return &invalidMediaError{reason: fmt.Sprintf(reasonShortRead, formatDuration(gotSeconds), formatDuration(wantSeconds))}
+	return &invalidMediaError{reason: fmt.Sprintf(reasonShortRead, FormatDuration(gotSeconds), FormatDuration(wantSeconds))}
 }
 
 // truncationSigns are what ffmpeg's demuxers print when a file ends before its header or index does.
@@ -100,8 +100,8 @@ func oneLine(s string) string {
 	return s
 }
 
-// formatDuration formats seconds for a teacher as the transcoder does: "6h", "7h12m", "45m3s", "10m".
-func formatDuration(seconds float64) string {
+// FormatDuration formats seconds for a teacher: "6h", "7h12m", "45m3s", "10m".
+func FormatDuration(seconds float64) string {
 	s := time.Duration(seconds * float64(time.Second)).Round(time.Second).String()
 	if strings.HasSuffix(s, "m0s") {
 		s = s[:len(s)-2]

@@ -342,3 +342,11 @@ func TestParseRateAndRotation(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatDuration(t *testing.T) {
+	for in, want := range map[float64]string{21600: "6h", 25920: "7h12m", 2703.4: "45m3s", 600: "10m", 3: "3s"} {
+		if got := FormatDuration(in); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
