@@ -369,7 +369,7 @@ func (w *Worker) Check() error {
 			return err
 		}
 		w.cfg.Scaler = s
-		w.cfg.Logger.Info("transcode: ladder scaler", "scaler", s)
+		w.cfg.Logger.Debug("transcode: ladder scaler", "scaler", s)
 	}
 	return nil
 }

@@ -194,6 +194,9 @@ func TestWorkerPublishes(t *testing.T) {
 	if err := e.worker.Check(); err != nil {
 		t.Fatal(err)
 	}
+	if s := e.worker.cfg.Scaler; s != ScalerZscale && s != ScalerSwscale {
+		t.Errorf("Check left the scaler %q undecided", s)
+	}
 	if err := e.worker.Work(context.Background(), job(1)); err != nil {
 		t.Fatal(err)
 	}

@@ -139,6 +139,10 @@ func openWorkerCatalog(ctx context.Context, rawURL string, cfg transcode.Config,
 	late := &lateCatalog{}
 	cfg.Catalog = late
 	w := transcode.NewWorker(cfg)
+	// Profiles, tools, and the scaler this ffmpeg offers: found once here, not once per job.
+	if err := w.Check(); err != nil {
+		return nil, nil, err
+	}
 	opts.Workers = river.NewWorkers()
 	river.AddWorker(opts.Workers, w)
 	cat, err := openCatalog(ctx, rawURL, opts)
