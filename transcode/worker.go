@@ -79,10 +79,7 @@ func (w *Worker) Timeout(*river.Job[catalog.TranscodeArgs]) time.Duration { retu
 // AttemptTimeout bounds one attempt by the lecture's length: TimeoutBase + TimeoutPerSecond x duration,
 // or the bound of a MaxDuration lecture when the duration is unknown.
 func (w *Worker) AttemptTimeout(args catalog.TranscodeArgs) time.Duration {
-	return w.timeoutFor(args.SourceSeconds)
-}
-
-func (w *Worker) timeoutFor(seconds float64) time.Duration {
+	seconds := args.SourceSeconds
 	if !(seconds > 0) || seconds > w.cfg.MaxDuration.Seconds() {
 		seconds = w.cfg.MaxDuration.Seconds()
 	}
