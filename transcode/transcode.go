@@ -12,9 +12,10 @@
 //
 // # Ladder
 //
-// The ladder is data ([Rung], [DefaultLadder]); [Transcode] drops rungs taller than the source. Key
-// frames are forced every 2 s at the same timestamps in every rung and segments are 6 s, so players can
-// switch renditions at any segment boundary.
+// Profiles and their ladders are data ([Profile], [Rung], [DefaultProfiles]); [Transcode] drops rungs
+// taller than the source and scales each remaining rung from the one above it. Key frames are forced
+// every 2 s at the same timestamps in every rung and segments are 6 s, so players can switch renditions
+// at any segment boundary.
 //
 // # Master playlist
 //
