@@ -74,10 +74,10 @@ const DefaultProfileName = "lecture"
 // sub-pixel refinement at its cheapest (subme=1), a 5-frame lookahead for macroblock-tree rate
 // control instead of 10, and one B-frame instead of three cost 17% less CPU for 4% more bytes and an
 // SSIM 0.0002 lower; with one B-frame there is nothing for adaptive B-frame placement to decide, so
-// b-adapt=0 skips that lookahead work (same bytes). Its speech goes through the "fast" AAC coder: the default two-loop search took
-// 3.6 CPU seconds for 2 minutes, all of it on ffmpeg's one thread that also feeds every encoder, and
-// a lecture's voice does not need it. Motion keeps the full preset and coder.
-
+// b-adapt=0 skips that lookahead work (same bytes). Its speech goes through the "fast" AAC coder: the
+// default two-loop search took 3.6 CPU seconds for 2 minutes, all of it on ffmpeg's one thread that
+// also feeds every encoder, and a lecture's voice does not need it. Motion keeps the full preset and
+// coder.
 func DefaultProfiles() []Profile {
 	return []Profile{
 		{
