@@ -1,7 +1,8 @@
 # Lectern's build. A newcomer needs two targets: `make run` and `make test`.
 GO      ?= go
 BIN     := bin/lectern
-HLSJS   := internal/web/node_modules/hls.js/dist/hls.min.js
+# npm ci ran for the current package.json and package-lock.json (hls.js, tus-js-client)
+WEB     := internal/web/node_modules/.installed
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
 ARGS    ?=
@@ -24,8 +25,8 @@ test-short:
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lectern
 
-web: $(HLSJS)
-$(HLSJS): internal/web/package.json internal/web/package-lock.json
+web: $(WEB)
+$(WEB): internal/web/package.json internal/web/package-lock.json
 	cd internal/web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

@@ -21,7 +21,9 @@ func (s *Service) mountPages(r *gin.Engine) {
 	r.GET("/", s.indexPage)
 	r.GET("/watch/:id", s.watchPage)
 	r.GET("/teach", func(c *gin.Context) { s.render(c, 200, "teach.html", nil) })
-	r.GET("/assets/hls.min.js", s.hlsJS)
+	for name := range npmAssets {
+		r.GET("/assets/"+name, s.npmAsset(name))
+	}
 }
 
 func (s *Service) render(c *gin.Context, status int, name string, data any) {
@@ -65,12 +67,39 @@ func (s *Service) watchPage(c *gin.Context) {
 	s.render(c, 200, "watch.html", gin.H{"Lecture": l, "Src": s.playbackURL(l)})
 }
 
-func (s *Service) hlsJS(c *gin.Context) {
-	path := filepath.Join(s.cfg.AssetsDir, "hls.min.js")
-	if _, err := os.Stat(path); err != nil {
-		c.String(http.StatusNotFound, "hls.js is not installed at %s: run `make web` (npm ci) or set --assets-dir\n", s.cfg.AssetsDir)
-		return
+// npmAssets are the browser bundles the pages load, by file name, with the npm package directory
+// each comes from. `make web` installs them under internal/web/node_modules; they are never copied into
+// the repository.
+var npmAssets = map[string]string{
+	"hls.min.js": "hls.js/dist",
+	"tus.min.js": "tus-js-client/dist",
+}
+
+// assetPath finds an npm bundle under AssetsDir, which may be a node_modules directory, a directory the
+// bundles were copied into (a deployment), or one package's dist directory inside node_modules (what
+// --assets-dir named when hls.js was the only bundle).
+func (s *Service) assetPath(name string) (string, bool) {
+	dir, pkg := s.cfg.AssetsDir, npmAssets[name]
+	for _, p := range []string{
+		filepath.Join(dir, pkg, name),
+		filepath.Join(dir, name),
+		filepath.Join(dir, "..", "..", pkg, name),
+	} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p, true
+		}
 	}
-	c.Header("Cache-Control", "public, max-age=3600")
-	c.File(path)
+	return "", false
+}
+
+func (s *Service) npmAsset(name string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		path, ok := s.assetPath(name)
+		if !ok {
+			c.String(http.StatusNotFound, "%s is not installed under %s: run `make web` (npm ci) or set --assets-dir\n", name, s.cfg.AssetsDir)
+			return
+		}
+		c.Header("Cache-Control", "public, max-age=3600")
+		c.File(path)
+	}
 }

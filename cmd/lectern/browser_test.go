@@ -39,7 +39,7 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 	data := t.TempDir()
 	token := addTeacher(t, sqliteDB(data), "Ms. Lee")
-	s := startServe(t, data, "--assets-dir", "../../internal/web/node_modules/hls.js/dist")
+	s := startServe(t, data, "--assets-dir", "../../internal/web/node_modules")
 	lec := uploadClip(t, s.base, token, "Browser", 10)
 	waitReady(t, s.base, token, &lec)
 

@@ -24,7 +24,7 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ffprobe := fs.String("ffprobe", "ffprobe", "ffprobe binary (validates uploads)")
 	tmp := fs.String("tmp", os.TempDir(), "directory for uploads being validated")
 	playback := fs.String("playback-base", "", "URL prefix of the edge or router for /hls/ playback URLs (empty: same host)")
-	assets := fs.String("assets-dir", "internal/web/node_modules/hls.js/dist", "directory holding hls.min.js")
+	assets := fs.String("assets-dir", "internal/web/node_modules", "node_modules of `make web`, or a directory holding hls.min.js and tus.min.js")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	maxUpload := byteSize(20 << 30)
 	fs.Var(&maxUpload, "max-upload", "largest accepted upload")

@@ -44,7 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.storage, "storage", "", "object storage URL: file:///dir or s3://bucket?endpoint=... (default file:// in --data)")
 	fs.StringVar(&f.ffmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.StringVar(&f.ffprobe, "ffprobe", "ffprobe", "ffprobe binary")
-	fs.StringVar(&f.assets, "assets-dir", "internal/web/node_modules/hls.js/dist", "directory holding hls.min.js (installed by `make web`)")
+	fs.StringVar(&f.assets, "assets-dir", "internal/web/node_modules", "node_modules of `make web`, or a directory holding hls.min.js and tus.min.js")
 	fs.StringVar(&f.publicURL, "public-url", "", "URL students and teachers use to reach --listen (default http://LISTEN)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.jobs.register(fs)
