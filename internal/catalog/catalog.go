@@ -66,6 +66,13 @@ type Options struct {
 	// SQLite has no LISTEN/NOTIFY, so on SQLite this is the pickup latency for jobs enqueued by another
 	// process.
 	PollInterval time.Duration
+	// Queues are the queues this process works when Workers is set, each with how many of its jobs run
+	// at once. Nil means {TranscodeQueue: MaxWorkers}: the worker role. A process that delivers webhooks
+	// adds EventQueue (and a worker for EventArgs); the ingest role works EventQueue alone.
+	Queues map[string]int
+	// Events makes the changes webhooks report (PublishVersion, FailLecture, RejectUpload) insert an
+	// EventArgs job in their own transaction. Off, no event is recorded and nothing is ever delivered.
+	Events bool
 }
 
 func (o Options) withDefaults() Options {
@@ -81,6 +88,9 @@ func (o Options) withDefaults() Options {
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
 	}
+	if o.Queues == nil {
+		o.Queues = map[string]int{TranscodeQueue: o.MaxWorkers}
+	}
 	return o
 }
 
@@ -89,6 +99,7 @@ type Catalog struct {
 	b      backend
 	log    *slog.Logger
 	works  bool // Options.Workers was set
+	events bool // Options.Events: lifecycle changes insert webhook event jobs
 	hooks  testHooks
 	mu     sync.Mutex // guards the lifecycle below; held while starting and stopping
 	state  clientState
@@ -134,7 +145,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Catalog{b: b, log: opts.Logger, works: opts.Workers != nil}, nil
+	return &Catalog{b: b, log: opts.Logger, works: opts.Workers != nil, events: opts.Events}, nil
 }
 
 // redact hides a password in a URL that is being echoed in an error.
@@ -181,6 +192,9 @@ func riverConfig(opts Options) *river.Config {
 		FetchPollInterval:    opts.PollInterval,
 		// TranscodeArgs.InsertOpts sets the same; this covers jobs inserted without it.
 		MaxAttempts: transcodeMaxAttempts,
+		// Jobs are for whichever process works their queue: the ingest role enqueues transcodes while
+		// registering only the webhook worker, and any role may record events another one delivers.
+		SkipUnknownJobCheck: true,
 	}
 	// River requires FetchCooldown <= FetchPollInterval; its default cooldown is 100ms.
 	if opts.PollInterval < 100*time.Millisecond {
@@ -188,7 +202,10 @@ func riverConfig(opts Options) *river.Config {
 	}
 	if opts.Workers != nil {
 		cfg.Workers = opts.Workers
-		cfg.Queues = map[string]river.QueueConfig{TranscodeQueue: {MaxWorkers: opts.MaxWorkers}}
+		cfg.Queues = make(map[string]river.QueueConfig, len(opts.Queues))
+		for name, n := range opts.Queues {
+			cfg.Queues[name] = river.QueueConfig{MaxWorkers: max(n, 1)}
+		}
 	}
 	return cfg
 }

@@ -38,6 +38,14 @@
 // gracefully, then cancels what is still running so River retries it rather than waiting for the stuck-job
 // rescuer (Options.RescueStuckJobsAfter) that covers crashed workers.
 //
+// # Events
+//
+// A lecture's end states are reported to the deployment's webhook (package webhook): lecture.ready from
+// PublishVersion, lecture.failed from FailLecture and RejectUpload. With Options.Events each of them
+// inserts an EventArgs job (queue "webhooks") in the transaction of the change it reports, so an event
+// exists if and only if its change committed, and delivery (slow, retried for hours) never runs while a
+// request or a transcode waits for it.
+//
 // # Worker lease
 //
 // River's rescuer cannot tell a killed worker from a slow one (a six-hour lecture encodes for hours).

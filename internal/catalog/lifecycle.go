@@ -43,7 +43,7 @@ func (c *Catalog) MarkTranscoding(ctx context.Context, lectureID string, version
 		return fmt.Errorf("%w: worker id %q, lease %s", ErrInvalid, worker, leaseTTL)
 	}
 	t := now()
-	return c.transition(ctx, "mark transcoding", lectureID, version, worker,
+	return c.transition(ctx, "mark transcoding", "", lectureID, version, worker,
 		`UPDATE lectures SET status = $4, progress = 0, eta_seconds = 0, error_reason = '', updated_at = $5,
 			worker_id = $3, heartbeat_at = $5
 		WHERE id = $1 AND pending_version = $2 AND (worker_id = '' OR worker_id = $3 OR heartbeat_at < $6)`,
@@ -64,7 +64,7 @@ func (c *Catalog) SetProgress(ctx context.Context, lectureID string, version int
 	if math.IsNaN(etaSeconds) || math.IsInf(etaSeconds, 0) || etaSeconds < 0 {
 		etaSeconds = 0
 	}
-	return c.transition(ctx, "set progress", lectureID, version, worker,
+	return c.transition(ctx, "set progress", "", lectureID, version, worker,
 		`UPDATE lectures SET progress = $4, eta_seconds = $5, updated_at = $6, heartbeat_at = $6
 		WHERE id = $1 AND pending_version = $2 AND worker_id = $3`,
 		percent, etaSeconds, millis(now()))
@@ -100,7 +100,7 @@ func (c *Catalog) PublishVersion(ctx context.Context, lectureID string, version 
 	if d := p.DurationSeconds; math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
 		return fmt.Errorf("%w: duration %v", ErrInvalid, d)
 	}
-	return c.transition(ctx, "publish", lectureID, version, worker,
+	return c.transition(ctx, "publish", EventLectureReady, lectureID, version, worker,
 		`UPDATE lectures SET version = pending_version, pending_version = 0, status = $4, progress = 100,
 			eta_seconds = 0, error_reason = '', duration_seconds = $5, renditions = $6, assets = $7, updated_at = $8,
 			worker_id = '', heartbeat_at = 0
@@ -116,7 +116,7 @@ func (c *Catalog) FailLecture(ctx context.Context, lectureID string, version int
 	if reason == "" {
 		reason = "unknown error"
 	}
-	return c.transition(ctx, "fail", lectureID, version, "",
+	return c.transition(ctx, "fail", EventLectureFailed, lectureID, version, "",
 		`UPDATE lectures SET status = $4, error_reason = $5, pending_version = 0, eta_seconds = 0, updated_at = $6,
 			worker_id = '', heartbeat_at = 0
 		WHERE id = $1 AND pending_version = $2 AND (worker_id = $3 OR $3 = '')`,
@@ -125,12 +125,36 @@ func (c *Catalog) FailLecture(ctx context.Context, lectureID string, version int
 
 // transition runs a guarded UPDATE (its $1 is the lecture id, $2 the expected pending version, $3 the
 // worker) and, when it matched nothing, tells a missing lecture (IsNotFound) from a stale version
-// (IsConflict) and, for MarkTranscoding, a lease held by another worker (IsBusy).
-func (c *Catalog) transition(ctx context.Context, what, lectureID string, version int, worker, query string, args ...any) error {
-	q := c.b.db()
-	n, err := q.exec(ctx, query, append([]any{lectureID, version, worker}, args...)...)
+// (IsConflict) and, for MarkTranscoding, a lease held by another worker (IsBusy). With Options.Events, a
+// change that webhooks report (event != "") records the event in the same transaction.
+func (c *Catalog) transition(ctx context.Context, what, event, lectureID string, version int, worker, query string, args ...any) error {
+	args = append([]any{lectureID, version, worker}, args...)
+	var err error
+	if event == "" || !c.events {
+		err = guarded(ctx, c.b.db(), what, lectureID, version, worker, query, args)
+	} else {
+		err = c.b.inTx(ctx, func(q dbtx, insert insertFunc) error {
+			if err := guarded(ctx, q, what, lectureID, version, worker, query, args); err != nil {
+				return err
+			}
+			failed := 0
+			if event == EventLectureFailed {
+				failed = version
+			}
+			return c.recordEvent(ctx, q, insert, event, lectureID, failed)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("catalog: %s lecture %q v%d: %w", what, lectureID, version, err)
+	}
+	return nil
+}
+
+// guarded runs transition's UPDATE on q and explains a miss.
+func guarded(ctx context.Context, q dbtx, what, lectureID string, version int, worker, query string, args []any) error {
+	n, err := q.exec(ctx, query, args...)
+	if err != nil {
+		return err
 	}
 	if n > 0 {
 		return nil
@@ -138,15 +162,15 @@ func (c *Catalog) transition(ctx context.Context, what, lectureID string, versio
 	var pending int
 	var holder string
 	if err := q.queryRow(ctx, `SELECT pending_version, worker_id FROM lectures WHERE id = $1`, lectureID).Scan(&pending, &holder); err != nil {
-		return fmt.Errorf("catalog: %s lecture %q v%d: %w", what, lectureID, version, err)
+		return err
 	}
 	if pending != version {
-		return fmt.Errorf("catalog: %s lecture %q v%d: pending version is %d: %w", what, lectureID, version, pending, ErrConflict)
+		return fmt.Errorf("pending version is %d: %w", pending, ErrConflict)
 	}
 	if what == "mark transcoding" {
-		return fmt.Errorf("catalog: %s lecture %q v%d: worker %q holds the lease: %w", what, lectureID, version, holder, ErrBusy)
+		return fmt.Errorf("worker %q holds the lease: %w", holder, ErrBusy)
 	}
-	return fmt.Errorf("catalog: %s lecture %q v%d: worker %q holds the lease, not %q: %w", what, lectureID, version, holder, worker, ErrConflict)
+	return fmt.Errorf("worker %q holds the lease, not %q: %w", holder, worker, ErrConflict)
 }
 
 // checkVersion rejects version 0 where a job's version is expected: 0 means "nothing pending".

@@ -9,6 +9,26 @@ import (
 // reach. Production code never sets them; a nil hook costs one atomic load.
 type testHooks struct {
 	enqueue atomic.Pointer[func(context.Context) error]
+	event   atomic.Pointer[func(context.Context) error]
+}
+
+func (h *testHooks) afterEventInsert(ctx context.Context) error {
+	if f := h.event.Load(); f != nil {
+		return (*f)(ctx)
+	}
+	return nil
+}
+
+// SetEventHookForTesting makes every change that records a webhook event (PublishVersion, FailLecture,
+// RejectUpload) call f inside its transaction, after the change and the event insert, just before
+// commit; an error from f aborts the transaction. Tests use it to prove that a rolled-back change leaves
+// no event. Pass nil to remove it. Never use it outside tests.
+func SetEventHookForTesting(c *Catalog, f func(context.Context) error) {
+	if f == nil {
+		c.hooks.event.Store(nil)
+		return
+	}
+	c.hooks.event.Store(&f)
 }
 
 func (h *testHooks) afterEnqueueInsert(ctx context.Context) error {

@@ -10,7 +10,8 @@
 // Teachers and their tokens (shown once, stored hashed), courses (get-or-create), the lecture lifecycle
 // with versioned replacement and conflicts, list pagination, deletion, idempotent migrations, the
 // transactional enqueue of River jobs (including rollback of both the status change and the job), and a
-// job actually worked by a registered worker, with graceful and forced stops.
+// job actually worked by a registered worker, with graceful and forced stops, and webhook events recorded
+// with (and only with) the changes they report.
 package catalogtest
 
 import (
@@ -41,6 +42,9 @@ func RunConformance(t *testing.T, open func(t *testing.T) string) {
 	t.Run("SourceProfileAssets", func(t *testing.T) { testSourceProfileAssets(t, open) })
 	t.Run("Retranscode", func(t *testing.T) { testRetranscode(t, open) })
 	t.Run("WorkerLease", func(t *testing.T) { testWorkerLease(t, open) })
+	t.Run("EventsOff", func(t *testing.T) { testEventsOff(t, open) })
+	t.Run("EventsAreTransactional", func(t *testing.T) { testEventsTransactional(t, open) })
+	t.Run("EventQueueAlone", func(t *testing.T) { testEventQueueAlone(t, open) })
 }
 
 // The worker id and lease of the single worker most tests play.
