@@ -15,12 +15,22 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
+// teachJS is the teacher page's script (uploads, progress, lecture list).
+//
+//go:embed static/teach.js
+var teachJS []byte
+
 var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
 
 func (s *Service) mountPages(r *gin.Engine) {
 	r.GET("/", s.indexPage)
 	r.GET("/watch/:id", s.watchPage)
 	r.GET("/teach", func(c *gin.Context) { s.render(c, 200, "teach.html", nil) })
+	r.GET("/assets/teach.js", func(c *gin.Context) {
+		// Short-lived: the script changes with the binary, and it is small.
+		c.Header("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, "text/javascript; charset=utf-8", teachJS)
+	})
 	for name := range npmAssets {
 		r.GET("/assets/"+name, s.npmAsset(name))
 	}
