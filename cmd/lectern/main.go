@@ -42,6 +42,7 @@ func commands() []command {
 		{"teacher", "manage teachers: teacher add NAME", runTeacher},
 		{"transcode", "one-shot: transcode INPUT into an HLS tree in OUTDIR and print the ladder", runTranscode},
 		{"retranscode", "queue a new version of lectures from their stored sources (new ladder or profile)", runRetranscode},
+		{"upload", "send a lecture video to a server (resumable; --wait follows the transcode)", runUpload},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "lectern", version)
 			return nil
