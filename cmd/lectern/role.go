@@ -143,7 +143,9 @@ func openWorkerCatalog(ctx context.Context, rawURL string, cfg transcode.Config,
 	if err := w.Check(); err != nil {
 		return nil, nil, err
 	}
-	opts.Workers = river.NewWorkers()
+	if opts.Workers == nil { // addWebhooks may have made it
+		opts.Workers = river.NewWorkers()
+	}
 	river.AddWorker(opts.Workers, w)
 	cat, err := openCatalog(ctx, rawURL, opts)
 	if err != nil {

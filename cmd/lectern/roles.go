@@ -26,6 +26,8 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	playback := fs.String("playback-base", "", "URL prefix of the edge or router for /hls/ playback URLs (empty: same host)")
 	assets := fs.String("assets-dir", "internal/web/node_modules", "node_modules of `make web`, or a directory holding hls.min.js and tus.min.js")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var whf webhookFlags
+	whf.register(fs)
 	maxUpload := byteSize(20 << 30)
 	fs.Var(&maxUpload, "max-upload", "largest accepted upload")
 	log, err := parseRole(fs, args, logLevel, stderr)
@@ -35,16 +37,27 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := probe.CheckFFprobe(*ffprobe); err != nil {
 		return err
 	}
+	wh, err := whf.worker(log.With("role", "webhook"))
+	if err != nil {
+		return err
+	}
 	store, err := openStore(ctx, *storage)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	cat, err := openCatalog(ctx, *db, catalog.Options{Logger: log})
+	// Without a webhook the catalog only inserts jobs; with one it also delivers events (no transcodes).
+	catOpts := catalog.Options{Logger: log}
+	addWebhooks(&catOpts, wh, false)
+	cat, err := openCatalog(ctx, *db, catOpts)
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
+	if err := cat.Start(ctx); err != nil {
+		return fmt.Errorf("start webhook delivery: %w", err)
+	}
+	defer stopQueue(cat, log, defaultGrace)
 	ln, err := listen("listen", *listenAddr)
 	if err != nil {
 		return err
@@ -52,6 +65,7 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ing := ingest.New(ingest.Config{Catalog: cat, Store: store, FFprobe: *ffprobe, TempDir: *tmp,
 		MaxUploadBytes: int64(maxUpload), PlaybackBase: *playback, AssetsDir: *assets, Logger: log})
 	reg := newRegistry(ing.Collector())
+	registerWebhook(reg, wh)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metricsHandler(reg))
 	mux.HandleFunc("/healthz", healthz)
@@ -70,6 +84,8 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	tmp := fs.String("tmp", os.TempDir(), "scratch directory for transcodes")
 	var jf jobFlags
 	jf.register(fs)
+	var whf webhookFlags
+	whf.register(fs)
 	grace := fs.Duration("shutdown-grace", defaultGrace, "on SIGTERM, how long running transcodes may finish before they are cancelled and released for retry")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	log, err := parseRole(fs, args, logLevel, stderr)
@@ -77,6 +93,10 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	if err := probe.CheckTools(*ffmpeg, *ffprobe); err != nil {
+		return err
+	}
+	wh, err := whf.worker(log.With("role", "webhook"))
+	if err != nil {
 		return err
 	}
 	store, err := openStore(ctx, *storage)
@@ -87,6 +107,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := transcode.Config{FFmpeg: *ffmpeg, FFprobe: *ffprobe, TempDir: *tmp, Store: store, Logger: log}
 	opts := catalog.Options{Logger: log}
 	jf.apply(&cfg, &opts)
+	addWebhooks(&opts, wh, true)
 	cat, w, err := openWorkerCatalog(ctx, *db, cfg, opts)
 	if err != nil {
 		return err
@@ -100,7 +121,9 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return fmt.Errorf("start transcode queue: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", metricsHandler(newRegistry(w.Stats().Collector())))
+	reg := newRegistry(w.Stats().Collector())
+	registerWebhook(reg, wh)
+	mux.Handle("/metrics", metricsHandler(reg))
 	mux.HandleFunc("/healthz", healthz)
 	mux.Handle("/readyz", readyz(map[string]func(context.Context) error{"catalog": cat.Ping, "storage": store.Ping}))
 	err = serveUntilDone(ctx, log, *grace, newServer("worker", ln, mux, log))

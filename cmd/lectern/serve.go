@@ -31,6 +31,7 @@ type serveFlags struct {
 	jobs                                    jobFlags
 	edgeMemory, maxUpload                   byteSize
 	sample                                  bool
+	webhooks                                webhookFlags
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.publicURL, "public-url", "", "URL students and teachers use to reach --listen (default http://LISTEN)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.jobs.register(fs)
+	f.webhooks.register(fs)
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
 	fs.DurationVar(&f.grace, "shutdown-grace", defaultGrace, "on SIGTERM, how long requests and transcodes may finish before they are cancelled (jobs are released for retry)")
@@ -57,6 +59,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if err := probe.CheckTools(f.ffmpeg, f.ffprobe); err != nil {
+		return err
+	}
+	wh, err := f.webhooks.worker(log.With("role", "webhook"))
+	if err != nil {
 		return err
 	}
 	data, err := filepath.Abs(f.data)
@@ -88,6 +94,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts := catalog.Options{Logger: log.With("role", "queue")}
 	f.jobs.apply(&cfg, &opts)
+	addWebhooks(&opts, wh, true)
 	cat, worker, err := openWorkerCatalog(ctx, f.db, cfg, opts)
 	if err != nil {
 		return err
@@ -115,6 +122,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 
 	reg := newRegistry(org.Collector(), edge.Collector(), worker.Stats().Collector(), ing.Collector())
+	registerWebhook(reg, wh)
 	originMux := http.NewServeMux()
 	originMux.Handle("/metrics", metricsHandler(reg))
 	originMux.Handle("/", org)

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/internal/catalog"
+	"github.com/lectern/lectern/internal/webhook"
+)
+
+const testWebhookSecret = "whsec_e2e"
+
+// hookReceiver is a webhook endpoint on loopback that records what it is sent.
+type hookReceiver struct {
+	*httptest.Server
+	got chan hookDelivery
+}
+
+type hookDelivery struct {
+	header http.Header
+	body   []byte
+	event  catalog.EventArgs
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	t.Helper()
+	r := &hookReceiver{got: make(chan hookDelivery, 16)}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		d := hookDelivery{header: req.Header.Clone(), body: b}
+		if err := json.Unmarshal(b, &d.event); err != nil {
+			t.Errorf("webhook body is not an event: %v\n%s", err, b)
+		}
+		r.got <- d
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// next returns the next delivery, checking what every delivery must carry.
+func (r *hookReceiver) next(t *testing.T, within time.Duration) hookDelivery {
+	t.Helper()
+	select {
+	case d := <-r.got:
+		if err := webhook.Verify(testWebhookSecret, d.header.Get(webhook.HeaderSignature), d.body, time.Minute); err != nil {
+			t.Errorf("delivery signature %q: %v", d.header.Get(webhook.HeaderSignature), err)
+		}
+		if d.header.Get(webhook.HeaderEvent) != d.event.Type || d.header.Get(webhook.HeaderDelivery) != d.event.ID ||
+			d.header.Get("Content-Type") != "application/json" {
+			t.Errorf("delivery headers %v do not match the event %+v", d.header, d.event)
+		}
+		return d
+	case <-time.After(within):
+		t.Fatalf("no webhook delivery within %v", within)
+		return hookDelivery{}
+	}
+}
+
+// TestWebhookServe: `lectern serve --webhook-url` (secret from the environment) tells a receiver on
+// loopback when an uploaded lecture is ready, signed, and counts the delivery in /metrics.
+func TestWebhookServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: starts lectern and transcodes")
+	}
+	recv := newHookReceiver(t)
+	data := t.TempDir()
+	token := addTeacher(t, sqliteDB(data), "Ms. Webb")
+	t.Setenv("LECTERN_WEBHOOK_SECRET", testWebhookSecret)
+	s := startServe(t, data, "--webhook-url", recv.URL+"/hooks/lectern?key=abc")
+
+	lec := uploadClip(t, s.base, token, "Hooks", 3)
+	d := recv.next(t, 2*time.Minute)
+	ev := d.event
+	if ev.Type != catalog.EventLectureReady || ev.Lecture.ID != lec.ID || ev.Lecture.Status != catalog.StatusReady ||
+		ev.Lecture.Version != 1 || ev.Lecture.Title != "Hooks" || ev.Lecture.DurationSeconds < 2.5 || ev.Lecture.DurationSeconds > 3.5 {
+		t.Errorf("event = %+v, want lecture.ready for %s v1 of ~3 s", ev, lec.ID)
+	}
+	// The event is sent after the publish committed: the API already says ready.
+	var got apiLecture
+	getJSON(t, s.base+"/api/v1/lectures/"+lec.ID, token, &got)
+	if got.Status != "ready" || got.Version != 1 {
+		t.Errorf("lecture when its ready event arrived: %+v", got)
+	}
+	_, metrics := fetch(t, s.base+"/metrics")
+	if want := `lectern_webhook_deliveries_total{event="lecture.ready",result="delivered"} 1`; !bytes.Contains(metrics, []byte(want)) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+	select {
+	case extra := <-recv.got:
+		t.Errorf("unexpected second delivery %+v", extra.event)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestWebhookFlags: a webhook URL without a secret (or one that is not http) stops every role that takes
+// it at start-up with one line naming the fix.
+func TestWebhookFlags(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "lectern.db")
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LECTERN_WEBHOOK_") {
+			env = append(env, kv)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--webhook-url", "http://127.0.0.1:9/hook"}, "--webhook-url needs --webhook-secret (or LECTERN_WEBHOOK_SECRET)"},
+		{[]string{"--webhook-url", "ftp://example.test/hook", "--webhook-secret", "s"}, `webhook URL "ftp://example.test/hook": want an http:// or https:// URL`},
+	} {
+		for _, role := range []string{"serve", "ingest", "worker"} {
+			args := append([]string{role, "--listen", freeAddr(t), "--db", db, "--tmp", t.TempDir()}, tc.args...)
+			if role == "serve" {
+				args = append([]string{role, "--listen", freeAddr(t), "--origin-listen", freeAddr(t), "--data", t.TempDir()}, tc.args...)
+			}
+			cmd := exec.Command(lecternBin, args...)
+			cmd.Env = env
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			done := make(chan error, 1)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				msg := strings.TrimSpace(stderr.String())
+				if err == nil || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") > 0 {
+					t.Errorf("lectern %s %v: exit %v, stderr %q; want one line containing %q", role, tc.args, err, msg, tc.want)
+				}
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Errorf("lectern %s %v kept running", role, tc.args)
+			}
+		}
+	}
+}
