@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -14,8 +15,18 @@ import (
 	"github.com/lectern/lectern/internal/catalog"
 )
 
-// Handler returns the ingest HTTP surface: the JSON API under /api/v1 and the pages.
+// Handler returns the ingest HTTP surface: the JSON API under /api/v1 (gin), the tus endpoint under
+// UploadsPath (tusd, on a plain net/http path: it streams request bodies and sets read deadlines), and
+// the pages.
 func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(UploadsPath, s.tus)
+	mux.Handle(strings.TrimSuffix(UploadsPath, "/"), s.tus)
+	mux.Handle("/", s.ginHandler())
+	return mux
+}
+
+func (s *Service) ginHandler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(gin.Recovery(), s.logRequests)
@@ -37,6 +48,10 @@ func (s *Service) Handler() http.Handler {
 	api.GET("/lectures", s.listLectures)
 	api.POST("/lectures", s.createLecture)
 	api.GET("/lectures/:id", s.getLecture)
+	api.PATCH("/lectures/:id", s.updateLecture)
+	api.DELETE("/lectures/:id", s.deleteLecture)
+	api.PUT("/lectures/:id/captions", s.putCaptions)
+	api.DELETE("/lectures/:id/captions", s.deleteCaptions)
 
 	s.mountPages(r)
 	return r
@@ -52,23 +67,45 @@ func (s *Service) logRequests(c *gin.Context) {
 const teacherKey = "lectern.teacher"
 
 func (s *Service) requireTeacher(c *gin.Context) {
-	h := c.GetHeader("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || strings.TrimSpace(token) == "" {
-		writeError(c, apiError(401, "unauthorized", "missing API token: send the header \"Authorization: Bearer TOKEN\" (a token comes from `lectern teacher add NAME`)"))
-		return
-	}
-	t, err := s.cfg.Catalog.TeacherByToken(c.Request.Context(), strings.TrimSpace(token))
-	if catalog.IsNotFound(err) {
-		writeError(c, apiError(401, "unauthorized", "unknown API token: check it, or create one with `lectern teacher add NAME`"))
-		return
-	}
+	t, err := s.authenticate(c.Request)
 	if err != nil {
-		s.internalError(c, err)
+		writeError(c, err)
 		return
 	}
 	c.Set(teacherKey, t)
 	c.Next()
+}
+
+// authenticate finds the teacher of the request's bearer token; the error is ready to send.
+func (s *Service) authenticate(r *http.Request) (catalog.Teacher, *Error) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || strings.TrimSpace(token) == "" {
+		return catalog.Teacher{}, apiError(401, "unauthorized", "missing API token: send the header \"Authorization: Bearer TOKEN\" (a token comes from `lectern teacher add NAME`)")
+	}
+	t, err := s.cfg.Catalog.TeacherByToken(r.Context(), strings.TrimSpace(token))
+	if catalog.IsNotFound(err) {
+		return catalog.Teacher{}, apiError(401, "unauthorized", "unknown API token: check it, or create one with `lectern teacher add NAME`")
+	}
+	if err != nil {
+		s.logError(r, err)
+		return catalog.Teacher{}, apiError(500, "internal", "internal error; the server log has details")
+	}
+	return t, nil
+}
+
+func (s *Service) logError(r *http.Request, err error) {
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+}
+
+// writeJSONError writes e in the API's one error shape, outside gin.
+func (s *Service) writeJSONError(w http.ResponseWriter, e *Error) {
+	body, _ := json.Marshal(map[string]map[string]string{"error": {"code": e.Code, "message": e.Message}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Tus-Resumable", "1.0.0")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(body)
 }
 
 func teacherOf(c *gin.Context) catalog.Teacher { return c.MustGet(teacherKey).(catalog.Teacher) }
@@ -79,7 +116,7 @@ func writeError(c *gin.Context, e *Error) {
 }
 
 func (s *Service) internalError(c *gin.Context, err error) {
-	s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+	s.logError(c.Request, err)
 	writeError(c, apiError(500, "internal", "internal error; the server log has details"))
 }
 
@@ -139,22 +176,35 @@ func (s *Service) listLectures(c *gin.Context) {
 }
 
 func (s *Service) getLecture(c *gin.Context) {
+	l, ok := s.ownLecture(c)
+	if !ok {
+		return
+	}
+	c.JSON(200, s.detailJSON(c.Request.Context(), l))
+}
+
+// ownLecture loads the :id lecture of the signed-in teacher, or writes the error and returns false.
+// Another teacher's lecture is indistinguishable from a missing one.
+func (s *Service) ownLecture(c *gin.Context) (catalog.Lecture, bool) {
 	l, err := s.cfg.Catalog.GetLecture(c.Request.Context(), c.Param("id"))
-	// Another teacher's lecture is indistinguishable from a missing one.
 	if catalog.IsNotFound(err) || (err == nil && l.TeacherID != teacherOf(c).ID) {
 		writeError(c, apiError(404, "not_found", "no lecture %q among your lectures", c.Param("id")))
-		return
+		return catalog.Lecture{}, false
 	}
 	if err != nil {
 		s.internalError(c, err)
-		return
+		return catalog.Lecture{}, false
 	}
-	c.JSON(200, s.toJSON(l))
+	return l, true
 }
 
 // createLecture accepts the file either as the raw request body (title, course, description as query
 // parameters) or as multipart/form-data with those fields before a "file" part.
 func (s *Service) createLecture(c *gin.Context) {
+	if mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type")); mt == "application/json" {
+		s.createEmptyLecture(c)
+		return
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes+1<<20)
 	meta := Meta{Title: c.Query("title"), Course: c.Query("course"), Description: c.Query("description")}
 	var body io.Reader = c.Request.Body
@@ -201,43 +251,4 @@ func (s *Service) createLecture(c *gin.Context) {
 	}
 	c.Header("Location", "/api/v1/lectures/"+l.ID)
 	c.JSON(201, s.toJSON(l))
-}
-
-type lectureJSON struct {
-	ID              string              `json:"id"`
-	Title           string              `json:"title"`
-	Description     string              `json:"description,omitempty"`
-	CourseID        string              `json:"course_id"`
-	Status          catalog.Status      `json:"status"`
-	Progress        float64             `json:"progress"`
-	ETASeconds      float64             `json:"eta_seconds,omitempty"`
-	Error           string              `json:"error,omitempty"`
-	Version         int                 `json:"version"`
-	DurationSeconds float64             `json:"duration_seconds,omitempty"`
-	Renditions      []catalog.Rendition `json:"renditions"`
-	PlaybackURL     string              `json:"playback_url,omitempty"`
-	WatchURL        string              `json:"watch_url"`
-	CreatedAt       time.Time           `json:"created_at"`
-	UpdatedAt       time.Time           `json:"updated_at"`
-}
-
-func (s *Service) toJSON(l catalog.Lecture) lectureJSON {
-	j := lectureJSON{
-		ID: l.ID, Title: l.Title, Description: l.Description, CourseID: l.CourseID, Status: l.Status,
-		Progress: l.Progress, ETASeconds: l.ETASeconds, Error: l.ErrorReason, Version: l.Version,
-		DurationSeconds: l.DurationSeconds, Renditions: l.Renditions, WatchURL: "/watch/" + l.ID,
-		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
-	}
-	if j.Renditions == nil {
-		j.Renditions = []catalog.Rendition{}
-	}
-	if l.Version > 0 {
-		j.PlaybackURL = s.playbackURL(l)
-	}
-	return j
-}
-
-// playbackURL is the versioned master playlist: immutable, so every cache may keep it for a year.
-func (s *Service) playbackURL(l catalog.Lecture) string {
-	return s.cfg.PlaybackBase + "/hls/" + l.ID + "/v" + strconv.Itoa(l.Version) + "/master.m3u8"
 }

@@ -47,7 +47,10 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("ffmpeg: %v %s", err, out)
 	}
 	data, _ := os.ReadFile(clip)
-	svc := New(Config{Catalog: cat, Store: store, TempDir: t.TempDir(), PlaybackBase: "https://edge.example/"})
+	svc, err := New(Config{Catalog: cat, Store: store, TempDir: t.TempDir(), PlaybackBase: "https://edge.example/"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, cat: cat, store: store, tokA: tokA, tokB: tokB, clip: data}
@@ -164,7 +167,11 @@ func TestUploadTooLarge(t *testing.T) {
 	defer cat.Close()
 	store, _ := objstore.Open(ctx, "file://"+filepath.Join(dir, "objects"))
 	_, tok, _ := cat.AddTeacher(ctx, "A")
-	srv := httptest.NewServer(New(Config{Catalog: cat, Store: store, TempDir: t.TempDir(), MaxUploadBytes: 1 << 10}).Handler())
+	svc, err := New(Config{Catalog: cat, Store: store, TempDir: t.TempDir(), MaxUploadBytes: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
 	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/lectures?title=Big", bytes.NewReader(make([]byte, 4<<20)))
 	req.Header.Set("Authorization", "Bearer "+tok)

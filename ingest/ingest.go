@@ -3,11 +3,16 @@
 //
 // # Uploads
 //
-// An upload is spooled to a temp file, probed with ffprobe (by content, never by file name), and only a
-// valid file creates anything: the source goes to object storage under sources/{lecture}/{upload}, and the
-// lecture's status change to "queued" and its transcode job are written in ONE catalog transaction. A bad
-// upload gets a 4xx with a message saying what to fix and leaves no lecture and no objects behind.
-// (Resumable tus uploads replace the plain POST body in a later step; the validation path stays.)
+// Teachers upload with tus 1.0 (resumable, through the tusd library) at /api/v1/uploads/: a lecture is
+// created first (POST /api/v1/lectures with JSON), then its file is uploaded in as many requests and
+// connections as it takes. Bytes go to tusd's filestore next to file storage, or straight into the S3
+// bucket with tusd's s3store. When the last byte arrives the file is probed with ffprobe (by content,
+// never by file name) and checked for a cut-off end; a valid file becomes sources/{lecture}/{upload} and
+// the lecture's status change to "queued", its transcode job and the upload's "done" are written in ONE
+// catalog transaction. A rejected file is deleted and the lecture says why (status failed).
+//
+// The one-shot POST of a whole file (raw body or multipart) remains for scripts and curl: it is spooled,
+// probed the same way, and a bad file leaves no lecture and no objects behind.
 //
 // # Errors
 //
@@ -32,6 +37,7 @@ import (
 
 	"github.com/lectern/lectern/internal/catalog"
 	"github.com/lectern/lectern/internal/objstore"
+	"github.com/lectern/lectern/internal/playtoken"
 	"github.com/lectern/lectern/internal/probe"
 )
 
@@ -48,27 +54,62 @@ type Config struct {
 	// PlaybackBase is prefixed to /hls/... playback URLs: "" means the same host (serve runs the edge
 	// there); a separate ingest role points it at the edge or router, e.g. "https://edge.example".
 	PlaybackBase string
+	// PlaybackKeys sign playback URLs (/s/{token}/hls/...); empty means unsigned /hls/ URLs.
+	PlaybackKeys playtoken.Keys
+	// PlaybackTTL is how long a minted playback URL works (default 6h: a school day).
+	PlaybackTTL time.Duration
 	// AssetsDir holds hls.min.js, installed from npm by the build (default internal/web/node_modules/hls.js/dist).
 	AssetsDir string
 	Logger    *slog.Logger
+
+	// UploadDir holds tus uploads in progress when storage is not S3 (default: inside file storage's
+	// reserved area, so a finished upload is renamed into place, not copied).
+	UploadDir string
+	// UploadTTL: an upload that receives no bytes for this long is abandoned and deleted (default 72h:
+	// a laptop closed on Friday evening resumes on Monday morning).
+	UploadTTL time.Duration
+	// MaxDuration: longer lectures are rejected (default 6h; 0 keeps the default, < 0 means no limit).
+	MaxDuration time.Duration
+	// Locks are shared locks for several ingest instances on one PostgreSQL catalog (catalog.Locks);
+	// nil means lock files, right for one machine.
+	Locks *catalog.Locks
+	// LockTimeout bounds how long a request waits for an upload's lock (default 20s).
+	LockTimeout time.Duration
+	// TrustForwardedHeaders makes upload URLs use X-Forwarded-Host/Proto (behind a proxy).
+	TrustForwardedHeaders bool
+	// Purger tells the edges to drop a deleted lecture's objects (nil: nothing to tell).
+	Purger Purger
 }
 
-// Service is the ingest role: call Handler for its HTTP surface, Ingest to add a lecture from code.
+// Purger drops cached objects under a URL path prefix (e.g. "/hls/{lecture}/") from every edge.
+type Purger interface {
+	Purge(ctx context.Context, prefix string) error
+}
+
+// Service is the ingest role: call Handler for its HTTP surface, Start for its background work (upload
+// expiry, recovery after a crash), Ingest to add a lecture from code.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	stats Stats
+	cfg           Config
+	log           *slog.Logger
+	stats         Stats
+	uploadSeconds prometheus.Histogram
+	tus           *tus
 }
 
 // Stats are plain counters; Collector exports them.
 type Stats struct {
-	UploadsAccepted atomic.Int64
-	UploadsRejected atomic.Int64
-	UploadBytes     atomic.Int64
+	UploadsStarted   atomic.Int64 // tus uploads created
+	UploadsCompleted atomic.Int64 // tus uploads accepted and queued
+	UploadsAccepted  atomic.Int64 // one-shot uploads accepted
+	UploadsRejected  atomic.Int64 // failed validation (both kinds)
+	UploadsExpired   atomic.Int64 // abandoned and deleted
+	UploadsCancelled atomic.Int64 // deleted by the teacher (tus termination, lecture deleted)
+	BytesReceived    atomic.Int64 // every upload byte read from a client
+	AcceptedBytes    atomic.Int64 // bytes of accepted uploads
 }
 
 // New returns a Service with defaults filled in.
-func New(cfg Config) *Service {
+func New(cfg Config) (*Service, error) {
 	if cfg.FFprobe == "" {
 		cfg.FFprobe = "ffprobe"
 	}
@@ -84,8 +125,36 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.UploadTTL <= 0 {
+		cfg.UploadTTL = 72 * time.Hour
+	}
+	switch {
+	case cfg.MaxDuration == 0:
+		cfg.MaxDuration = 6 * time.Hour
+	case cfg.MaxDuration < 0:
+		cfg.MaxDuration = 0
+	}
+	if cfg.PlaybackTTL <= 0 {
+		cfg.PlaybackTTL = 6 * time.Hour
+	}
+	if cfg.LockTimeout <= 0 {
+		cfg.LockTimeout = 20 * time.Second
+	}
 	cfg.PlaybackBase = strings.TrimSuffix(cfg.PlaybackBase, "/")
-	return &Service{cfg: cfg, log: cfg.Logger}
+	s := &Service{cfg: cfg, log: cfg.Logger,
+		uploadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lectern_ingest_upload_duration_seconds",
+			Help: "Time from creating a resumable upload to its acceptance, pauses and resumes included.",
+			// From a one-minute clip on a fast link to a 20 GiB file over a weekend.
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+	}
+	t, err := s.newTus()
+	if err != nil {
+		return nil, err
+	}
+	s.tus = t
+	return s, nil
 }
 
 // Meta describes a lecture being uploaded.
@@ -160,7 +229,7 @@ func (s *Service) Ingest(ctx context.Context, teacher catalog.Teacher, meta Meta
 		return catalog.Lecture{}, fmt.Errorf("queue transcode: %w", err)
 	}
 	s.stats.UploadsAccepted.Add(1)
-	s.stats.UploadBytes.Add(size)
+	s.stats.AcceptedBytes.Add(size)
 	s.log.Info("lecture uploaded", "lecture", lec.ID, "teacher", teacher.ID, "bytes", size)
 	return s.cfg.Catalog.GetLecture(ctx, lec.ID)
 }
@@ -184,6 +253,7 @@ func (s *Service) spool(src io.Reader) (path string, size int64, err error) {
 	}
 	defer f.Close()
 	n, err := io.Copy(f, io.LimitReader(src, s.cfg.MaxUploadBytes+1))
+	s.stats.BytesReceived.Add(n)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -216,28 +286,40 @@ func randomID() string {
 // Collector exports the ingest counters to Prometheus.
 func (s *Service) Collector() prometheus.Collector {
 	return &collector{s: s,
-		uploads: prometheus.NewDesc("lectern_ingest_uploads_total", "Uploads by result.", []string{"result"}, nil),
-		bytes:   prometheus.NewDesc("lectern_ingest_upload_bytes_total", "Bytes of accepted uploads.", nil, nil),
-		queue:   prometheus.NewDesc("lectern_transcode_jobs", "Transcode jobs by state.", []string{"state"}, nil),
+		started:  prometheus.NewDesc("lectern_ingest_uploads_started_total", "Resumable uploads created.", nil, nil),
+		uploads:  prometheus.NewDesc("lectern_ingest_uploads_total", "Uploads that ended, by result (completed, rejected, expired, cancelled) and kind (tus, oneshot).", []string{"result", "kind"}, nil),
+		received: prometheus.NewDesc("lectern_ingest_received_bytes_total", "Upload bytes read from clients, whatever became of them.", nil, nil),
+		bytes:    prometheus.NewDesc("lectern_ingest_upload_bytes_total", "Bytes of accepted uploads.", nil, nil),
+		queue:    prometheus.NewDesc("lectern_transcode_jobs", "Transcode jobs by state.", []string{"state"}, nil),
 	}
 }
 
 type collector struct {
-	s                     *Service
-	uploads, bytes, queue *prometheus.Desc
+	s                                        *Service
+	started, uploads, received, bytes, queue *prometheus.Desc
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.uploads
-	ch <- c.bytes
-	ch <- c.queue
+	for _, d := range []*prometheus.Desc{c.started, c.uploads, c.received, c.bytes, c.queue} {
+		ch <- d
+	}
+	c.s.uploadSeconds.Describe(ch)
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	st := &c.s.stats
-	ch <- prometheus.MustNewConstMetric(c.uploads, prometheus.CounterValue, float64(st.UploadsAccepted.Load()), "accepted")
-	ch <- prometheus.MustNewConstMetric(c.uploads, prometheus.CounterValue, float64(st.UploadsRejected.Load()), "rejected")
-	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(st.UploadBytes.Load()))
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(c.started, st.UploadsStarted.Load())
+	counter(c.uploads, st.UploadsCompleted.Load(), "completed", "tus")
+	counter(c.uploads, st.UploadsAccepted.Load(), "completed", "oneshot")
+	counter(c.uploads, st.UploadsRejected.Load(), "rejected", "any")
+	counter(c.uploads, st.UploadsExpired.Load(), "expired", "tus")
+	counter(c.uploads, st.UploadsCancelled.Load(), "cancelled", "tus")
+	counter(c.received, st.BytesReceived.Load())
+	counter(c.bytes, st.AcceptedBytes.Load())
+	c.s.uploadSeconds.Collect(ch)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if q, err := c.s.cfg.Catalog.QueueStats(ctx); err == nil {

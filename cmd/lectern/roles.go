@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/lectern/lectern/cdn"
 	"github.com/lectern/lectern/ingest"
@@ -30,6 +32,8 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	whf.register(fs)
 	maxUpload := byteSize(20 << 30)
 	fs.Var(&maxUpload, "max-upload", "largest accepted upload")
+	var uf uploadFlags
+	uf.register(fs, "")
 	log, err := parseRole(fs, args, logLevel, stderr)
 	if err != nil {
 		return err
@@ -62,8 +66,20 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ing := ingest.New(ingest.Config{Catalog: cat, Store: store, FFprobe: *ffprobe, TempDir: *tmp,
-		MaxUploadBytes: int64(maxUpload), PlaybackBase: *playback, AssetsDir: *assets, Logger: log})
+	locks, err := cat.Locks(0) // nil on SQLite: lock files are right for one machine
+	if err != nil {
+		return err
+	}
+	if locks != nil {
+		defer locks.Close()
+	}
+	ing, err := ingest.New(ingest.Config{Catalog: cat, Store: store, FFprobe: *ffprobe, TempDir: *tmp,
+		MaxUploadBytes: int64(maxUpload), PlaybackBase: *playback, AssetsDir: *assets, Logger: log,
+		UploadDir: uf.dir, UploadTTL: uf.ttl, MaxDuration: uf.maxDuration, Locks: locks})
+	if err != nil {
+		return err
+	}
+	ing.Start(ctx)
 	reg := newRegistry(ing.Collector())
 	registerWebhook(reg, wh)
 	mux := http.NewServeMux()
@@ -191,11 +207,12 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 }
 
 func runTeacher(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprintln(stderr, "usage: lectern teacher add NAME [--db URL]")
+	if len(args) == 0 || (args[0] != "add" && args[0] != "revoke") {
+		fmt.Fprintln(stderr, "usage: lectern teacher add NAME [--db URL]\n       lectern teacher revoke ID [--db URL]   (the token stops working; lectures stay)")
 		return errUsage
 	}
-	fs := newFlags("teacher add", "teacher add NAME [--db URL]", stderr)
+	verb := args[0]
+	fs := newFlags("teacher "+verb, "teacher "+verb+" NAME|ID [--db URL]", stderr)
 	db := fs.String("db", "sqlite://./data/lectern.db", "catalog database URL")
 	// Accept the name before or after the flags.
 	rest := args[1:]
@@ -218,6 +235,16 @@ func runTeacher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer cat.Close()
+	if verb == "revoke" {
+		if err := cat.RevokeTeacher(ctx, name); err != nil {
+			if catalog.IsNotFound(err) {
+				return fmt.Errorf("no teacher with id %q", name)
+			}
+			return err
+		}
+		fmt.Fprintf(stderr, "teacher %s revoked: their token no longer works; their lectures stay published\n", name)
+		return nil
+	}
 	t, token, err := cat.AddTeacher(ctx, name)
 	if err != nil {
 		return err
@@ -225,4 +252,16 @@ func runTeacher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stderr, "teacher %q created (id %s); the token is shown once, keep it:\n", t.Name, t.ID)
 	fmt.Fprintln(stdout, token)
 	return nil
+}
+
+// uploadFlags configure resumable uploads (ingest and serve).
+type uploadFlags struct {
+	dir              string
+	ttl, maxDuration time.Duration
+}
+
+func (u *uploadFlags) register(fs *flag.FlagSet, defaultDir string) {
+	fs.StringVar(&u.dir, "upload-dir", defaultDir, "directory for resumable uploads in progress with file storage (empty: inside the storage directory, so finished uploads are renamed, not copied)")
+	fs.DurationVar(&u.ttl, "upload-ttl", 72*time.Hour, "an upload that receives nothing for this long is abandoned and deleted")
+	fs.DurationVar(&u.maxDuration, "max-duration", 6*time.Hour, "longest accepted lecture (negative: no limit)")
 }

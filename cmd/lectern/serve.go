@@ -32,6 +32,7 @@ type serveFlags struct {
 	edgeMemory, maxUpload                   byteSize
 	sample                                  bool
 	webhooks                                webhookFlags
+	uploads                                 uploadFlags
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.webhooks.register(fs)
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
+	f.uploads.register(fs, "")
 	fs.DurationVar(&f.grace, "shutdown-grace", defaultGrace, "on SIGTERM, how long requests and transcodes may finish before they are cancelled (jobs are released for retry)")
 	fs.BoolVar(&f.sample, "sample", false, "with an empty catalog, generate a short sample lecture with ffmpeg and publish it")
 	log, err := parseRole(fs, args, &f.logLevel, stderr)
@@ -116,10 +118,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ing := ingest.New(ingest.Config{
+	locks, err := cat.Locks(0) // PostgreSQL only; nil means lock files
+	if err != nil {
+		return err
+	}
+	if locks != nil {
+		defer locks.Close()
+	}
+	ing, err := ingest.New(ingest.Config{
+		Locks:   locks,
 		Catalog: cat, Store: store, FFprobe: f.ffprobe, TempDir: filepath.Join(data, "tmp"),
 		MaxUploadBytes: int64(f.maxUpload), AssetsDir: f.assets, Logger: log.With("role", "ingest"),
+		UploadDir: f.uploads.dir, UploadTTL: f.uploads.ttl, MaxDuration: f.uploads.maxDuration,
 	})
+	if err != nil {
+		return err
+	}
+	ing.Start(ctx)
 
 	reg := newRegistry(org.Collector(), edge.Collector(), worker.Stats().Collector(), ing.Collector())
 	registerWebhook(reg, wh)

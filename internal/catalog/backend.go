@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 )
 
@@ -22,6 +23,8 @@ type backend interface {
 	stopAndCancel(ctx context.Context) error
 	ping(ctx context.Context) error
 	close() error
+	// pgPool is the PostgreSQL pool, nil on SQLite.
+	pgPool() *pgxpool.Pool
 }
 
 // insertFunc inserts a River job in the surrounding transaction and returns its id.
@@ -37,6 +40,7 @@ type txOps[TTx any] struct {
 type riverBackend[TTx any] struct {
 	kind    string
 	pool    dbtx
+	pg      *pgxpool.Pool // nil on SQLite
 	client  *river.Client[TTx]
 	tx      txOps[TTx]
 	pingDB  func(ctx context.Context) error
@@ -45,6 +49,8 @@ type riverBackend[TTx any] struct {
 
 func (b *riverBackend[TTx]) name() string { return b.kind }
 func (b *riverBackend[TTx]) db() dbtx     { return b.pool }
+
+func (b *riverBackend[TTx]) pgPool() *pgxpool.Pool { return b.pg }
 
 func (b *riverBackend[TTx]) inTx(ctx context.Context, fn func(q dbtx, insert insertFunc) error) (err error) {
 	tx, q, err := b.tx.begin(ctx)

@@ -10,16 +10,17 @@ import (
 	"time"
 )
 
-// Status is where a lecture is in its life: uploaded -> queued -> transcoding -> ready | failed.
-// A ready or failed lecture goes back to queued when a new source is uploaded.
+// Status is where a lecture is in its life: awaiting_upload -> queued -> transcoding -> ready | failed.
+// A ready or failed lecture goes back to queued when a new source is uploaded; an upload rejected by
+// validation makes it failed (a published version, if any, keeps playing).
 type Status string
 
 const (
-	StatusUploaded    Status = "uploaded"    // source stored, no transcode asked for yet
-	StatusQueued      Status = "queued"      // a transcode job for PendingVersion is waiting
-	StatusTranscoding Status = "transcoding" // a worker is producing PendingVersion
-	StatusReady       Status = "ready"       // Version is published and playable
-	StatusFailed      Status = "failed"      // the last transcode failed; Version (if any) still plays
+	StatusAwaitingUpload Status = "awaiting_upload" // created; no valid source uploaded yet
+	StatusQueued         Status = "queued"          // a transcode job for PendingVersion is waiting
+	StatusTranscoding    Status = "transcoding"     // a worker is producing PendingVersion
+	StatusReady          Status = "ready"           // Version is published and playable
+	StatusFailed         Status = "failed"          // the last transcode failed; Version (if any) still plays
 )
 
 // Rendition describes one variant stream of a published version, as the master playlist advertises it.
@@ -156,7 +157,7 @@ func scanLecture(r row) (Lecture, error) {
 	return l, nil
 }
 
-// CreateLecture stores a new lecture with status uploaded and no version. The teacher (and course, if
+// CreateLecture stores a new lecture with status awaiting_upload and no version. The teacher (and course, if
 // given) must exist: IsNotFound otherwise; a course of another teacher is IsConflict.
 func (c *Catalog) CreateLecture(ctx context.Context, nl NewLecture) (Lecture, error) {
 	title := strings.TrimSpace(nl.Title)
@@ -170,7 +171,7 @@ func (c *Catalog) CreateLecture(ctx context.Context, nl NewLecture) (Lecture, er
 	t := now()
 	l := Lecture{
 		ID: newID(), TeacherID: nl.TeacherID, CourseID: nl.CourseID, Title: title, Description: nl.Description,
-		Status: StatusUploaded, Profile: profile, CreatedAt: t, UpdatedAt: t,
+		Status: StatusAwaitingUpload, Profile: profile, CreatedAt: t, UpdatedAt: t,
 	}
 	err = c.b.inTx(ctx, func(q dbtx, _ insertFunc) error {
 		var one int
@@ -302,4 +303,43 @@ func (c *Catalog) DeleteLecture(ctx context.Context, id string) error {
 		return fmt.Errorf("catalog: delete lecture %q: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// DescribeLecture changes a lecture's description. IsNotFound if it does not exist.
+func (c *Catalog) DescribeLecture(ctx context.Context, id, description string) error {
+	n, err := c.b.db().exec(ctx, `UPDATE lectures SET description = $2, updated_at = $3 WHERE id = $1`, id, description, millis(now()))
+	if err != nil {
+		return fmt.Errorf("catalog: describe lecture %q: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("catalog: describe lecture %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetCaptions attaches WebVTT captions (an objstore key, "" to remove) in language to a lecture. When
+// the lecture already has a source, a new version with these captions is queued in the same transaction
+// and its number returned (the current version keeps playing); otherwise the captions wait for the
+// first upload and 0 is returned.
+func (c *Catalog) SetCaptions(ctx context.Context, lectureID, key, language string) (int, error) {
+	if language != "" && !languageTag.MatchString(language) {
+		return 0, fmt.Errorf("%w: captions language %q is not a language tag like \"en\" or \"ko-KR\"", ErrInvalid, language)
+	}
+	v, err := c.enqueue(ctx, lectureID, "", `captions_key = $4, captions_language = $5 WHERE source_key <> ''`, key, language)
+	if err == nil {
+		return v, nil
+	}
+	if !IsNotFound(err) {
+		return 0, fmt.Errorf("catalog: set captions of lecture %q: %w", lectureID, err)
+	}
+	// No source yet (or no lecture): store the captions for the first upload.
+	n, err := c.b.db().exec(ctx, `UPDATE lectures SET captions_key = $2, captions_language = $3, updated_at = $4 WHERE id = $1`,
+		lectureID, key, language, millis(now()))
+	if err != nil {
+		return 0, fmt.Errorf("catalog: set captions of lecture %q: %w", lectureID, err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("catalog: set captions of lecture %q: %w", lectureID, ErrNotFound)
+	}
+	return 0, nil
 }

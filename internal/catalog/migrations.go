@@ -76,6 +76,29 @@ func schemaMigrations() []migration {
 				`ALTER TABLE lectures ADD COLUMN heartbeat_at BIGINT NOT NULL DEFAULT 0`,
 			},
 		},
+		{
+			version: 3,
+			name:    "resumable uploads",
+			statements: []string{
+				// One row per tus upload. The bytes live in the tus store; this row is who may touch
+				// them, for which lecture, until when, and whether they were already handed over.
+				`CREATE TABLE uploads (
+				id          TEXT PRIMARY KEY,
+				tus_id      TEXT NOT NULL DEFAULT '',
+				lecture_id  TEXT NOT NULL REFERENCES lectures (id) ON DELETE CASCADE,
+				teacher_id  TEXT NOT NULL,
+				size        BIGINT NOT NULL,
+				filename    TEXT NOT NULL DEFAULT '',
+				state       TEXT NOT NULL,
+				error       TEXT NOT NULL DEFAULT '',
+				created_at  BIGINT NOT NULL,
+				updated_at  BIGINT NOT NULL,
+				expires_at  BIGINT NOT NULL
+			)`,
+				`CREATE INDEX uploads_lecture ON uploads (lecture_id, created_at)`,
+				`CREATE INDEX uploads_expiry ON uploads (state, expires_at)`,
+			},
+		},
 	}
 }
 

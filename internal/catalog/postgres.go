@@ -69,6 +69,7 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (backend, er
 	return &riverBackend[pgx.Tx]{
 		kind:   "postgres",
 		pool:   q,
+		pg:     pool,
 		client: client,
 		tx: txOps[pgx.Tx]{
 			begin: func(ctx context.Context) (pgx.Tx, dbtx, error) {

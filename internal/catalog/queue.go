@@ -48,6 +48,9 @@ type Source struct {
 	CaptionsLanguage string
 	// Seconds is the probed duration (0 = unknown).
 	Seconds float64
+	// UploadID, when set, is the resumable upload the source came from: it goes from receiving to done
+	// in the same transaction (IsConflict if it is not receiving, so it is handed over at most once).
+	UploadID string
 }
 
 var languageTag = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
@@ -76,7 +79,7 @@ func (c *Catalog) EnqueueTranscode(ctx context.Context, lectureID string, src So
 	if math.IsNaN(src.Seconds) || math.IsInf(src.Seconds, 0) || src.Seconds < 0 {
 		return 0, fmt.Errorf("%w: source duration %v", ErrInvalid, src.Seconds)
 	}
-	v, err := c.enqueue(ctx, lectureID, `source_key = $4, captions_key = $5, captions_language = $6, source_seconds = $7`,
+	v, err := c.enqueue(ctx, lectureID, src.UploadID, `source_key = $4, captions_key = $5, captions_language = $6, source_seconds = $7`,
 		src.Key, src.CaptionsKey, src.CaptionsLanguage, src.Seconds)
 	if err != nil {
 		return 0, fmt.Errorf("catalog: enqueue transcode of lecture %q: %w", lectureID, err)
@@ -97,7 +100,7 @@ func (c *Catalog) Retranscode(ctx context.Context, lectureID, profile string) (i
 		}
 		set, args = `profile = $4`, []any{p}
 	}
-	v, err := c.enqueue(ctx, lectureID, set+` WHERE source_key <> ''`, args...)
+	v, err := c.enqueue(ctx, lectureID, "", set+` WHERE source_key <> ''`, args...)
 	if IsNotFound(err) {
 		// Tell "no such lecture" from "nothing uploaded yet".
 		if _, gerr := c.GetLecture(ctx, lectureID); gerr == nil {
@@ -111,10 +114,16 @@ func (c *Catalog) Retranscode(ctx context.Context, lectureID, profile string) (i
 }
 
 // enqueue moves the lecture to a new pending version, applies set (SQL assignments using $4 onwards,
-// optionally ending in an extra "WHERE" condition) and inserts its job, in one transaction.
-func (c *Catalog) enqueue(ctx context.Context, lectureID, set string, args ...any) (int, error) {
+// optionally ending in an extra "WHERE" condition), marks uploadID done (when not "") and inserts its
+// job, in one transaction.
+func (c *Catalog) enqueue(ctx context.Context, lectureID, uploadID, set string, args ...any) (int, error) {
 	var version int
 	err := c.b.inTx(ctx, func(q dbtx, insert insertFunc) error {
+		if uploadID != "" {
+			if err := markUploadDone(ctx, q, uploadID, lectureID); err != nil {
+				return err
+			}
+		}
 		where := `WHERE id = $1`
 		if assign, cond, ok := strings.Cut(set, " WHERE "); ok {
 			set, where = assign, where+" AND "+cond

@@ -175,3 +175,19 @@ func (c *Catalog) ListCourses(ctx context.Context, teacherID string) ([]Course, 
 	}
 	return out, nil
 }
+
+// RevokeTeacher removes a teacher's access: their token stops working at once (IsNotFound from
+// TeacherByToken), so the API answers it with 401. Their lectures stay published and keep playing for
+// students; a school leaving a course online after its teacher left is the common case. IsNotFound if
+// there is no such teacher.
+func (c *Catalog) RevokeTeacher(ctx context.Context, id string) error {
+	// token_hash is NOT NULL UNIQUE; no token hashes to "revoked:...".
+	n, err := c.b.db().exec(ctx, `UPDATE teachers SET token_hash = $2 WHERE id = $1`, id, "revoked:"+id)
+	if err != nil {
+		return fmt.Errorf("catalog: revoke teacher %q: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("catalog: revoke teacher %q: %w", id, ErrNotFound)
+	}
+	return nil
+}

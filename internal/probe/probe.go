@@ -51,6 +51,8 @@ import (
 type Result struct {
 	// DurationSeconds is the container duration, or the longest stream when the container has none.
 	DurationSeconds float64
+	// StartSeconds is the container's start time (timestamps of the first packets); usually 0.
+	StartSeconds float64
 	// FormatName is ffprobe's demuxer name list, e.g. "mov,mp4,m4a,3gp,3g2,mj2".
 	FormatName string
 	// HasVideo is false for audio files, including audio files that carry cover art.
@@ -108,6 +110,7 @@ type ffprobeOutput struct {
 	Format struct {
 		FormatName string `json:"format_name"`
 		Duration   string `json:"duration"`
+		StartTime  string `json:"start_time"`
 	} `json:"format"`
 	Streams []struct {
 		CodecType        string `json:"codec_type"`
@@ -140,13 +143,18 @@ type sideData struct {
 
 // Probe runs ffprobe on file. Errors for which IsInvalidMedia is true mean the file is not usable
 // media; other errors are operational (ffprobe missing, ctx cancelled).
+//
+// file may also be an http(s) URL (a presigned object URL): ffprobe reads what it needs with range
+// requests. The caller then checks for an empty object itself.
 func Probe(ctx context.Context, ffprobePath, file string) (Result, error) {
-	st, err := os.Stat(file)
-	if err != nil {
-		return Result{}, fmt.Errorf("probe: %w", err)
-	}
-	if st.Size() == 0 {
-		return Result{}, &invalidMediaError{reason: reasonEmpty}
+	if !isURL(file) {
+		st, err := os.Stat(file)
+		if err != nil {
+			return Result{}, fmt.Errorf("probe: %w", err)
+		}
+		if st.Size() == 0 {
+			return Result{}, &invalidMediaError{reason: reasonEmpty}
+		}
 	}
 
 	var stdout, stderr bytes.Buffer
@@ -180,6 +188,7 @@ func parse(data []byte) (Result, error) {
 	}
 	r := Result{FormatName: out.Format.FormatName}
 	r.DurationSeconds = parseFloat(out.Format.Duration)
+	r.StartSeconds = parseFloat(out.Format.StartTime)
 	longestStream := 0.0
 	for _, s := range out.Streams {
 		switch s.CodecType {

@@ -177,7 +177,7 @@ func TestProbeValidMedia(t *testing.T) {
 			if w, h := got.DisplaySize(); [2]int{w, h} != tt.display {
 				t.Errorf("DisplaySize = %dx%d, want %dx%d", w, h, tt.display[0], tt.display[1])
 			}
-			got.DurationSeconds, got.FormatName = 0, ""
+			got.DurationSeconds, got.StartSeconds, got.FormatName = 0, 0, ""
 			if got != tt.want {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}

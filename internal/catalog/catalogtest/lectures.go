@@ -17,7 +17,7 @@ func testLifecycle(t *testing.T, open func(*testing.T) string) {
 	if l.ID == "" || strings.Trim(l.ID, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
 		t.Errorf("lecture id %q: want [a-z0-9]+", l.ID)
 	}
-	if l.Status != catalog.StatusUploaded || l.Version != 0 || l.PendingVersion != 0 || l.TeacherID != tr.ID ||
+	if l.Status != catalog.StatusAwaitingUpload || l.Version != 0 || l.PendingVersion != 0 || l.TeacherID != tr.ID ||
 		l.CourseID != co.ID || l.Title != "Limits" || l.Description != "epsilon" || l.CreatedAt.IsZero() {
 		t.Errorf("CreateLecture = %+v", l)
 	}

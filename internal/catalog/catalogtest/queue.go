@@ -59,7 +59,7 @@ func testEnqueueTransactional(t *testing.T, open func(*testing.T) string) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("EnqueueTranscode with failing hook = %v", err)
 	}
-	if got := must(c.GetLecture(ctx, l2.ID))(t); got.Status != catalog.StatusUploaded || got.PendingVersion != 0 || got.SourceKey != "" {
+	if got := must(c.GetLecture(ctx, l2.ID))(t); got.Status != catalog.StatusAwaitingUpload || got.PendingVersion != 0 || got.SourceKey != "" {
 		t.Errorf("rolled-back enqueue changed the lecture: %+v", got)
 	}
 	if jobs := must(c.TranscodeJobs(ctx, l2.ID))(t); len(jobs) != 0 {
