@@ -33,7 +33,7 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	maxUpload := byteSize(20 << 30)
 	fs.Var(&maxUpload, "max-upload", "largest accepted upload")
 	var uf uploadFlags
-	uf.register(fs, "")
+	uf.register(fs, true)
 	log, err := parseRole(fs, args, logLevel, stderr)
 	if err != nil {
 		return err
@@ -260,8 +260,12 @@ type uploadFlags struct {
 	ttl, maxDuration time.Duration
 }
 
-func (u *uploadFlags) register(fs *flag.FlagSet, defaultDir string) {
-	fs.StringVar(&u.dir, "upload-dir", defaultDir, "directory for resumable uploads in progress with file storage (empty: inside the storage directory, so finished uploads are renamed, not copied)")
+// register adds the flags; withMaxDuration false when the role already has --max-duration (serve
+// shares its worker's).
+func (u *uploadFlags) register(fs *flag.FlagSet, withMaxDuration bool) {
+	fs.StringVar(&u.dir, "upload-dir", "", "directory for resumable uploads in progress with file storage (empty: inside the storage directory, so finished uploads are renamed, not copied)")
 	fs.DurationVar(&u.ttl, "upload-ttl", 72*time.Hour, "an upload that receives nothing for this long is abandoned and deleted")
-	fs.DurationVar(&u.maxDuration, "max-duration", 6*time.Hour, "longest accepted lecture (negative: no limit)")
+	if withMaxDuration {
+		fs.DurationVar(&u.maxDuration, "max-duration", 6*time.Hour, "longest accepted lecture (negative: no limit)")
+	}
 }

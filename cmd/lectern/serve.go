@@ -53,7 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.webhooks.register(fs)
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
-	f.uploads.register(fs, "")
+	f.uploads.register(fs, false)
 	fs.DurationVar(&f.grace, "shutdown-grace", defaultGrace, "on SIGTERM, how long requests and transcodes may finish before they are cancelled (jobs are released for retry)")
 	fs.BoolVar(&f.sample, "sample", false, "with an empty catalog, generate a short sample lecture with ffmpeg and publish it")
 	log, err := parseRole(fs, args, &f.logLevel, stderr)
@@ -129,7 +129,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Locks:   locks,
 		Catalog: cat, Store: store, FFprobe: f.ffprobe, TempDir: filepath.Join(data, "tmp"),
 		MaxUploadBytes: int64(f.maxUpload), AssetsDir: f.assets, Logger: log.With("role", "ingest"),
-		UploadDir: f.uploads.dir, UploadTTL: f.uploads.ttl, MaxDuration: f.uploads.maxDuration,
+		UploadDir: f.uploads.dir, UploadTTL: f.uploads.ttl, MaxDuration: f.jobs.maxDuration,
 	})
 	if err != nil {
 		return err
