@@ -526,3 +526,87 @@ func TestTusAuth(t *testing.T) {
 		t.Fatalf("revoked teacher's HEAD: %d", code)
 	}
 }
+
+// recordingPurger remembers what ingest asked the edges to purge.
+type recordingPurger struct {
+	mu       sync.Mutex
+	prefixes []string
+}
+
+func (p *recordingPurger) Purge(_ context.Context, prefix string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prefixes = append(p.prefixes, prefix)
+	return nil
+}
+
+// TestLectureLifecycle: replace makes a new pending version; captions attach; rename and describe;
+// delete removes unfinished uploads, every object and the row, and tells the edges to purge.
+func TestLectureLifecycle(t *testing.T) {
+	clip := testClip(t)
+	purger := &recordingPurger{}
+	f := newTusFixture(t, tusOpts{tweak: func(c *Config) { c.Purger = purger }})
+	id := f.lecture("Lifecycle")
+	json := map[string]string{"Content-Type": "application/json"}
+
+	// Captions before the video are kept for the first version.
+	vtt := []byte("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nHello\n")
+	if resp, body := f.req("PUT", "/api/v1/lectures/"+id+"/captions?language=ko", f.tokA, nil, vtt); resp.StatusCode != 200 {
+		t.Fatalf("captions: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := f.req("PUT", "/api/v1/lectures/"+id+"/captions", f.tokA, nil, []byte("1\n00:00:00,000 --> 00:00:02,000\nsrt\n")); resp.StatusCode != 422 || errCode(t, body) != "invalid_captions" {
+		t.Fatalf("SRT as captions: %d %s", resp.StatusCode, body)
+	}
+	url := f.create(f.tokA, id, int64(len(clip)))
+	if resp, body := f.patch(f.tokA, url, 0, clip); resp.StatusCode != 204 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	l, _ := f.cat.GetLecture(context.Background(), id)
+	if l.CaptionsKey == "" || l.CaptionsLanguage != "ko" || l.PendingVersion != 1 {
+		t.Fatalf("after upload: captions %q (%q), pending v%d", l.CaptionsKey, l.CaptionsLanguage, l.PendingVersion)
+	}
+	// Replace: a second upload is the next version.
+	url2 := f.create(f.tokA, id, int64(len(clip)))
+	if resp, body := f.patch(f.tokA, url2, 0, clip); resp.StatusCode != 204 {
+		t.Fatalf("replace: %d %s", resp.StatusCode, body)
+	}
+	if got := f.getLecture(id); got.PendingVersion != 2 || !got.Captions {
+		t.Fatalf("after replace: pending v%d captions %v; want v2 with captions", got.PendingVersion, got.Captions)
+	}
+	// Rename and describe.
+	if resp, body := f.req("PATCH", "/api/v1/lectures/"+id, f.tokA, json, []byte(`{"title":"  Renamed  ","description":"Chapter 3"}`)); resp.StatusCode != 200 {
+		t.Fatalf("rename: %d %s", resp.StatusCode, body)
+	}
+	if got := f.getLecture(id); got.Title != "Renamed" || got.Description != "Chapter 3" {
+		t.Fatalf("after rename: %q %q", got.Title, got.Description)
+	}
+	for body, code := range map[string]string{`{"title":""}`: "missing_title", `{"titel":"x"}`: "bad_json", `{}`: "nothing_to_change"} {
+		if resp, b := f.req("PATCH", "/api/v1/lectures/"+id, f.tokA, json, []byte(body)); resp.StatusCode != 400 || errCode(t, b) != code {
+			t.Fatalf("PATCH %s: %d %s, want 400 %s", body, resp.StatusCode, b, code)
+		}
+	}
+	// An unfinished third upload, then delete.
+	url3 := f.create(f.tokA, id, int64(len(clip)))
+	if resp, _ := f.patch(f.tokA, url3, 0, clip[:100]); resp.StatusCode != 204 {
+		t.Fatal("partial upload failed")
+	}
+	if resp, body := f.req("DELETE", "/api/v1/lectures/"+id, f.tokA, nil, nil); resp.StatusCode != 204 {
+		t.Fatalf("delete: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := f.req("GET", "/api/v1/lectures/"+id, f.tokA, nil, nil); resp.StatusCode != 404 {
+		t.Fatalf("deleted lecture: GET %d, want 404", resp.StatusCode)
+	}
+	if objs, _ := f.store.List(context.Background(), "sources/"+id+"/"); len(objs) != 0 {
+		t.Fatalf("objects left after delete: %+v", objs)
+	}
+	dir, _, _ := f.store.LocalDir("uploads")
+	if _, err := os.Stat(filepath.Join(dir, id)); !os.IsNotExist(err) {
+		t.Fatalf("upload dir of the lecture still there (%v)", err)
+	}
+	if code, _ := f.offset(f.tokA, url3); code != 404 {
+		t.Fatalf("HEAD of the deleted lecture's upload: %d, want 404", code)
+	}
+	if len(purger.prefixes) != 1 || purger.prefixes[0] != "/hls/"+id+"/" {
+		t.Fatalf("purged %v, want [/hls/%s/]", purger.prefixes, id)
+	}
+}
