@@ -54,6 +54,27 @@
 // in both directions, and X-Cache says how a response was produced: HIT (fresh entry), REVALIDATED
 // (stale entry refreshed by a 304), MISS (fetched by a fill) or BYPASS (not eligible for the cache).
 //
+// # Purge
+//
+// [Edge.Purge] drops cached objects by prefix ("/hls/LECTURE/", ending in "/") or by exact path (with
+// any query string), for ingest when a lecture is deleted or replaced. Remote edges accept it as
+// POST /_lectern/purge with Authorization: Bearer Config.PurgeSecret and a JSON body
+// {"prefix": "/hls/ID/"} or {"path": "/hls/ID/v1/master.m3u8"}, answering {"purged": N}; with no
+// secret configured the endpoint is 404. [HTTPPurger] and [LocalPurger] are the [Purger]s ingest calls.
+// A purge also detaches fills in flight for its keys: what they fetched is still handed to the
+// requests already waiting, but never stored, and later requests start a new fill.
+//
+// # Signed playback
+//
+// With Config.PlaybackKeys set, students' requests carry a token (package internal/playtoken) as a
+// path segment: /s/{token}/hls/{lecture}/... The token is verified for that lecture and the current
+// time, then removed: the request is cached and forwarded as /hls/{lecture}/..., so every student
+// shares one cached copy and the upstream never sees a token. Any failure is one plain 403
+// ("forbidden", no detail), and so is a plain /hls/ request. Only GET, HEAD and OPTIONS are accepted
+// under /s/. Without keys, /s/ is 404 and /hls/ is served to anyone, as a plain shared cache. Logs show
+// the tokenless path. Edges of a tiered deployment fetching from a keyed parent need their own
+// credential, which is later work.
+//
 // # Probes and metrics
 //
 // /healthz answers 200 while the process runs; /readyz answers 200 while the upstream's /healthz does.

@@ -3,6 +3,7 @@ package cdn
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lectern/lectern/internal/playtoken"
 )
 
 // Config configures an Edge. Zero values take the documented defaults.
@@ -40,6 +43,12 @@ type Config struct {
 	FillTimeout time.Duration
 	// ReadyTimeout bounds the upstream probe behind /readyz. Default: 2s.
 	ReadyTimeout time.Duration
+	// PurgeSecret turns on POST /_lectern/purge for callers that send it as a bearer token. Empty: the
+	// endpoint answers 404, and only Edge.Purge (in process) purges.
+	PurgeSecret string
+	// PlaybackKeys turns on signed playback: /s/{token}/hls/... is verified and served as /hls/...,
+	// and plain /hls/... is refused. Empty: the edge is a plain shared cache and /s/... is 404.
+	PlaybackKeys playtoken.Keys
 }
 
 const (
@@ -57,8 +66,12 @@ type Edge struct {
 	fillTimeout  time.Duration
 	readyTimeout time.Duration
 
+	purgeSecret  []byte // SHA-256 of Config.PurgeSecret; nil when purging over HTTP is off
+	playbackKeys playtoken.Keys
+
 	mem     *memoryTier
 	flights flightGroup
+	purge   purgeState
 	stats   Stats
 }
 
@@ -98,7 +111,12 @@ func NewEdge(cfg Config) (*Edge, error) {
 		maxObject:    cfg.MaxObjectBytes,
 		fillTimeout:  cfg.FillTimeout,
 		readyTimeout: cfg.ReadyTimeout,
+		playbackKeys: cfg.PlaybackKeys,
 		flights:      flightGroup{m: map[string]*flight{}},
+	}
+	if cfg.PurgeSecret != "" {
+		sum := sha256.Sum256([]byte(cfg.PurgeSecret))
+		e.purgeSecret = sum[:]
 	}
 	mem, err := newMemoryTier(cfg.MemoryBytes, &e.stats)
 	if err != nil {
@@ -143,10 +161,19 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/readyz":
 		e.serveReady(w, r)
 		return
+	case PurgePath:
+		e.servePurge(w, r)
+		return
 	}
 
 	start := time.Now()
-	var res result
+	served, res := e.playback(w, r)
+	if served == nil {
+		e.log.LogAttrs(r.Context(), slog.LevelDebug, "edge request refused", slog.String("method", r.Method),
+			slog.String("path", tokenFree(r.URL)), slog.Int("status", res.status))
+		return
+	}
+	r = served
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		res = e.serveCacheable(w, r)
@@ -164,7 +191,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	e.stats.BytesOut.Add(res.bytes)
 	e.log.LogAttrs(r.Context(), slog.LevelDebug, "edge request",
-		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", res.status),
+		slog.String("method", r.Method), slog.String("path", tokenFree(r.URL)), slog.Int("status", res.status),
 		slog.String("cache", res.label), slog.Int64("bytes", res.bytes), slog.Duration("took", time.Since(start)))
 }
 
@@ -188,6 +215,9 @@ func cacheKey(u *url.URL) string {
 // serveCacheable answers GET and HEAD: from a fresh entry, or through a (collapsed) fill.
 func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
 	key := cacheKey(r.URL)
+	// Read before the lookup: a purge after this point keeps whatever this request fetches or
+	// revalidates out of the cache.
+	gen := e.purge.generation()
 	ent, ok := e.mem.get(key)
 	if ok && !ent.varyMatches(r) {
 		ent, ok = nil, false
@@ -203,13 +233,13 @@ func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
 	}
 	if r.Header.Get("Authorization") != "" {
 		// The response may be for this client only, so it must not be handed to anyone waiting.
-		return e.lead(w, r, key, ent, nil)
+		return e.lead(w, r, key, ent, nil, gen)
 	}
 	fl, leader := e.flights.join(key)
 	if !leader {
 		return e.wait(w, r, fl)
 	}
-	return e.lead(w, r, key, ent, fl)
+	return e.lead(w, r, key, ent, fl, gen)
 }
 
 // serveEntry writes a complete response held in memory. A 200 goes through http.ServeContent, which

@@ -43,7 +43,9 @@ func (g *flightGroup) join(key string) (*flight, bool) {
 func (g *flightGroup) finish(key string, f *flight, ent *entry, label string, err error) {
 	f.ent, f.label, f.err = ent, label, err
 	g.mu.Lock()
-	delete(g.m, key)
+	if g.m[key] == f { // a purge may have detached f, and a newer flight taken its place
+		delete(g.m, key)
+	}
 	g.mu.Unlock()
 	close(f.done)
 }
@@ -82,8 +84,8 @@ type fillOutcome struct {
 }
 
 // lead performs a fill for r, publishes its result to f's waiters (f is nil when nobody may wait),
-// and answers r.
-func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *entry, f *flight) result {
+// and answers r. gen is the purge generation read before stale was looked up.
+func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *entry, f *flight, gen uint64) result {
 	// Detached from r, so that the leader's client leaving does not fail every waiter; bounded by
 	// FillTimeout instead while anyone else may depend on it.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
@@ -97,7 +99,7 @@ func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *e
 			e.flights.finish(key, f, nil, "", errFillAborted)
 		}
 	}()
-	out, err := e.fill(ctx, r, key, stale)
+	out, err := e.fill(ctx, r, key, stale, gen)
 	if !finished {
 		var shared *entry
 		if err == nil && out.share {
@@ -127,8 +129,8 @@ func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *e
 }
 
 // fill fetches the whole object for key from upstream (revalidating stale when there is one) and
-// updates the memory tier.
-func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *entry) (fillOutcome, error) {
+// updates the memory tier, unless a purge has run since generation gen.
+func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *entry, gen uint64) (fillOutcome, error) {
 	req, err := e.upstreamRequest(ctx, r, http.MethodGet, nil)
 	if err != nil {
 		return fillOutcome{}, err
@@ -160,7 +162,7 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	if stale != nil && resp.StatusCode == http.StatusNotModified {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
 		resp.Body.Close()
-		return e.refresh(r, key, stale, resp.Header, requestTime, responseTime), nil
+		return e.refresh(r, key, stale, resp.Header, requestTime, responseTime, gen), nil
 	}
 
 	d := decide(r, resp.StatusCode, resp.Header, responseTime)
@@ -184,7 +186,7 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	resp.Body.Close()
 
 	ent := newEntry(key, resp.StatusCode, resp.Header, body, r, requestTime, responseTime, d.lifetime)
-	if d.store && !e.mem.set(key, ent) {
+	if d.store && !e.store(key, ent, gen) {
 		d.share = false
 	}
 	if !d.store && d.why != "" {
@@ -195,12 +197,12 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 
 // refresh applies a 304 to a stale entry.
 func (e *Edge) refresh(r *http.Request, key string, stale *entry, h http.Header,
-	requestTime, responseTime time.Time) fillOutcome {
+	requestTime, responseTime time.Time, gen uint64) fillOutcome {
 	e.stats.Revalidations.Add(1)
 	merged := stale.refreshed(key, h, requestTime, responseTime)
 	d := decide(r, http.StatusOK, merged.header, responseTime)
 	merged.lifetime = d.lifetime // merged is not published yet
-	if !d.store || !e.mem.set(key, merged) {
+	if !d.store || !e.store(key, merged, gen) {
 		// The 304 validated the body for this request, but the new headers forbid keeping it.
 		e.mem.remove(key)
 		d.share = false

@@ -32,6 +32,10 @@ type Stats struct {
 	CacheEntries atomic.Int64
 	// Evictions counts entries the memory tier dropped to stay within its byte budget.
 	Evictions atomic.Int64
+	// Purged counts entries removed by purges.
+	Purged atomic.Int64
+	// PlaybackDenied counts requests refused for a missing, invalid or expired playback token.
+	PlaybackDenied atomic.Int64
 }
 
 type metric struct {
@@ -60,6 +64,8 @@ func newCollector(s *Stats) *collector {
 		m("cache_bytes", "Weight held by the memory tier.", g, &s.CacheBytes),
 		m("cache_entries", "Entries held by the memory tier.", g, &s.CacheEntries),
 		m("evictions_total", "Entries evicted from the memory tier for space.", c, &s.Evictions),
+		m("purged_total", "Entries removed by purges.", c, &s.Purged),
+		m("playback_denied_total", "Requests refused for a missing, invalid or expired playback token.", c, &s.PlaybackDenied),
 	}}
 }
 
