@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -508,4 +510,155 @@ func TestUploadCommand(t *testing.T) {
 			t.Errorf("rejected or failed runs left state: %v", m)
 		}
 	})
+}
+
+// runUploadBin runs the lectern binary's upload command with env added to the environment.
+func runUploadBin(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(lecternBin, append([]string{"upload"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+// storedSource is the sha256 of a lecture's uploaded video in serve's file storage (its captions sit
+// next to it).
+func storedSource(t *testing.T, data, lectureID string) [32]byte {
+	t.Helper()
+	var found []string
+	root := filepath.Join(data, "objects", "sources", lectureID)
+	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), "captions-") {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if len(found) != 1 {
+		t.Fatalf("want one stored source under %s, found %v", root, found)
+	}
+	b, err := os.ReadFile(found[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// TestUploadEndToEnd runs `lectern upload` against `lectern serve`: a clip with captions followed to
+// ready with --wait, then an upload whose process stops half way (the test hook exits like a closed
+// laptop) and a second run that resumes it and stores the file byte for byte.
+func TestUploadEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: starts lectern and transcodes")
+	}
+	data := t.TempDir()
+	token := addTeacher(t, sqliteDB(data), "Ms. Kim")
+	s := startServe(t, data)
+	env := []string{"LECTERN_SERVER=" + s.base, "LECTERN_TOKEN=" + token, "LECTERN_STATE_DIR=" + t.TempDir()}
+	dir := t.TempDir()
+	vtt := filepath.Join(dir, "ko.vtt")
+	if err := os.WriteFile(vtt, []byte("WEBVTT\n\n00:00.000 --> 00:02.000\n안녕하세요\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("captions and wait", func(t *testing.T) {
+		clip := filepath.Join(dir, "waves.mp4")
+		if err := generateClip(context.Background(), "ffmpeg", clip, 4*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		out, errOut, code := runUploadBin(t, env, clip, "--title", "Waves", "--course", "Physics",
+			"--captions", vtt, "--captions-language", "ko", "--wait")
+		if code != 0 {
+			t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+		}
+		t.Logf("upload + transcode in %v\n%s%s", time.Since(start).Round(time.Millisecond), out, errOut)
+		var id string
+		if _, err := fmt.Sscanf(out, "lecture %s", &id); err != nil {
+			t.Fatalf("no lecture id in %q", out)
+		}
+		if !strings.Contains(out, "lecture "+id+" ready\n") || !strings.Contains(out, "playback: "+s.base+"/hls/"+id+"/v1/master.m3u8") {
+			t.Errorf("stdout:\n%s", out)
+		}
+		var lec struct {
+			Status   string `json:"status"`
+			Captions bool   `json:"captions"`
+		}
+		getJSON(t, s.base+"/api/v1/lectures/"+id, token, &lec)
+		if lec.Status != "ready" || !lec.Captions {
+			t.Errorf("lecture after upload --wait: %+v, want ready with captions", lec)
+		}
+		_, master := fetch(t, s.base+"/hls/"+id+"/v1/master.m3u8")
+		if !bytes.Contains(master, []byte("TYPE=SUBTITLES")) || !bytes.Contains(master, []byte(`LANGUAGE="ko"`)) {
+			t.Errorf("master has no Korean SUBTITLES rendition:\n%s", master)
+		}
+		if want := sha256.Sum256(mustRead(t, clip)); storedSource(t, data, id) != want {
+			t.Error("stored source differs from the uploaded file")
+		}
+	})
+
+	t.Run("interrupted and resumed", func(t *testing.T) {
+		clip := filepath.Join(dir, "tides.mp4")
+		if err := generateClip(context.Background(), "ffmpeg", clip, 6*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		src := mustRead(t, clip)
+		half := len(src) / 2
+		args := []string{clip, "--title", "Tides", "--course", "Physics", "--chunk-size", "16KiB"}
+		out, errOut, code := runUploadBin(t, append(env, fmt.Sprint(stopAfterEnv, "=", half)), args...)
+		if code != exitStopped {
+			t.Fatalf("first run: exit %d, want %d (stopped)\nstdout %s\nstderr %s", code, exitStopped, out, errOut)
+		}
+		var id string
+		if _, err := fmt.Sscanf(errOut, "created lecture %s", &id); err != nil {
+			t.Fatalf("no lecture id in %q", errOut)
+		}
+		var lec struct {
+			Status string `json:"status"`
+			Upload *struct {
+				Offset int64 `json:"offset"`
+				Size   int64 `json:"size"`
+			} `json:"upload"`
+		}
+		getJSON(t, s.base+"/api/v1/lectures/"+id, token, &lec)
+		if lec.Status != "awaiting_upload" || lec.Upload == nil || lec.Upload.Offset != int64(half) || lec.Upload.Size != int64(len(src)) {
+			t.Fatalf("lecture after the interrupted run: %+v (upload %+v), want %d of %d bytes", lec, lec.Upload, half, len(src))
+		}
+
+		out, errOut, code = runUploadBin(t, env, args...)
+		if code != 0 {
+			t.Fatalf("second run: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+		}
+		if !strings.Contains(errOut, fmt.Sprintf("resuming at %d%%", half*100/len(src))) || strings.Contains(errOut, "created lecture") {
+			t.Errorf("second run did not resume the upload:\n%s", errOut)
+		}
+		if !strings.HasPrefix(out, "lecture "+id+" ") {
+			t.Errorf("second run reports another lecture:\n%s", out)
+		}
+		if storedSource(t, data, id) != sha256.Sum256(src) {
+			t.Error("stored source differs from the uploaded file")
+		}
+		states, _ := os.ReadFile(filepath.Join(env[2][len("LECTERN_STATE_DIR="):], "uploads.json"))
+		if strings.Contains(string(states), id) {
+			t.Errorf("state file still holds the finished upload:\n%s", states)
+		}
+	})
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
