@@ -160,6 +160,10 @@ func (s *Service) listLectures(c *gin.Context) {
 	ls, err := s.cfg.Catalog.ListLectures(c.Request.Context(), catalog.ListFilter{
 		TeacherID: teacherOf(c).ID, CourseID: c.Query("course"), Limit: limit, After: c.Query("after"),
 	})
+	if catalog.IsNotFound(err) {
+		writeError(c, apiError(400, "bad_cursor", "after=%q is not a lecture of yours: pass the \"next\" value of the previous page", c.Query("after")))
+		return
+	}
 	if err != nil {
 		s.internalError(c, err)
 		return

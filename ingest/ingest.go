@@ -185,8 +185,11 @@ func (s *Service) Ingest(ctx context.Context, teacher catalog.Teacher, meta Meta
 	if meta.Title == "" {
 		return catalog.Lecture{}, apiError(400, "missing_title", "a lecture needs a title: add title=...")
 	}
-	if len(meta.Title) > 200 {
-		return catalog.Lecture{}, apiError(400, "title_too_long", "the title is longer than 200 characters")
+	if e := checkTitle(meta.Title); e != nil {
+		return catalog.Lecture{}, e
+	}
+	if e := checkDescription(meta.Description); e != nil {
+		return catalog.Lecture{}, e
 	}
 	if meta.Course == "" {
 		meta.Course = "General"
@@ -204,7 +207,7 @@ func (s *Service) Ingest(ctx context.Context, teacher catalog.Teacher, meta Meta
 	if err != nil {
 		s.stats.UploadsRejected.Add(1)
 		if probe.IsInvalidMedia(err) {
-			return catalog.Lecture{}, apiError(422, "invalid_media", "%v: upload a video (e.g. MP4, MOV, MKV, WebM) or an audio file", err)
+			return catalog.Lecture{}, apiError(422, "invalid_media", "%s: upload a video (e.g. MP4, MOV, MKV, WebM) or an audio file", probe.Reason(err))
 		}
 		return catalog.Lecture{}, fmt.Errorf("probe upload: %w", err)
 	}

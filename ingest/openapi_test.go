@@ -242,7 +242,7 @@ var tusdErrors = []tusd.Error{
 	tusd.ErrInvalidUploadLength, tusd.ErrUploadLengthAndUploadDeferLength, tusd.ErrInvalidUploadDeferLength,
 	tusd.ErrConcatenationUnsupported, tusd.ErrInvalidOffset, tusd.ErrMismatchOffset, tusd.ErrNotFound,
 	tusd.ErrUnexpectedEOF, tusd.ErrUploadInterrupted, tusd.ErrLockTimeout, tusd.ErrReadTimeout,
-	tusd.ErrConnectionReset, tusd.NewError("ERR_INTERNAL_SERVER_ERROR", "boom", 500),
+	tusd.ErrConnectionReset, tusd.ErrNotImplemented, tusd.NewError("ERR_INTERNAL_SERVER_ERROR", "boom", 500),
 }
 
 // asSent is the error code and status a client gets for tusd's plain-text error response.

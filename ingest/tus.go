@@ -65,6 +65,9 @@ func (s *Service) newTus() (*tus, error) {
 		t.store = fu
 	}
 	t.store.compose(composer)
+	// Uploads must declare their length up front (the size limit and the progress shown to the teacher
+	// need it), so tusd should not advertise creation-defer-length.
+	composer.UsesLengthDeferrer = false
 	if s.cfg.Locks != nil {
 		// Several ingest instances on one PostgreSQL catalog: PostgreSQL advisory locks.
 		t.pgLocks = newPGLocker(s.cfg.Locks, s.log)
@@ -229,10 +232,6 @@ func (t *tus) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfoChan
 	if lectureID == "" {
 		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(apiError(400, "missing_lecture",
 			"Upload-Metadata needs \"lecture\" (base64 of a lecture id): create the lecture first with POST /api/v1/lectures"))
-	}
-	if ev.Upload.SizeIsDeferred {
-		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(apiError(400, "length_required",
-			"send Upload-Length: the size must be known when the upload starts"))
 	}
 	id := lectureID + "/" + randomID()
 	_, err := t.s.cfg.Catalog.CreateUpload(ev.Context, catalog.Upload{

@@ -238,7 +238,8 @@
     return null;
   }
 
-  // storedUploads are the tus-js-client entries (its localStorage "tus::" keys) of one lecture.
+  // storedUploads are the tus-js-client entries (its localStorage "tus::" keys) of one lecture, or of
+  // every lecture when lectureID is empty.
   function storedUploads(lectureID) {
     var out = [];
     for (var i = 0; i < localStorage.length; i++) {
@@ -246,7 +247,7 @@
       if (key.indexOf('tus::') !== 0) continue;
       try {
         var v = JSON.parse(localStorage.getItem(key));
-        if (v && v.metadata && v.metadata.lecture === lectureID) out.push({ key: key, value: v });
+        if (v && v.metadata && v.metadata.lecture && (!lectureID || v.metadata.lecture === lectureID)) out.push({ key: key, value: v });
       } catch (e) { /* not ours */ }
     }
     return out;
@@ -384,6 +385,7 @@
     $('bar').value = 100;
     $('pct').textContent = '100% · ' + fmtBytes(t.file.size) + ' of ' + fmtBytes(t.file.size);
     $('rate').textContent = '';
+    $('pause').hidden = $('resume').hidden = true;
     msg('Upload complete: the file is accepted and queued for transcoding.', 'ok');
     resetForm();
     setBusy(false);
@@ -586,6 +588,7 @@
         if (!j.next) break;
         after = j.next;
       }
+      all = await withUploads(all);
       if (all.some(function (l) { return !state.courses.has(l.course_id); })) await refreshCourses();
       renderList(all);
       say($('list-msg'), all.length ? '' : 'No lectures yet: upload your first one above.');
@@ -595,6 +598,17 @@
     }
     var busy = state.lectures.some(function (l) { return l.status === 'queued' || l.status === 'transcoding'; });
     state.listTimer = setTimeout(refreshList, busy ? 3000 : 15000);
+  }
+
+  // withUploads fills in the unfinished upload of the lectures that may have one: the list leaves it out
+  // (it costs the server a storage lookup per lecture), so ask for those lectures one by one: the ones
+  // still waiting for their video, and those this browser has started an upload for (a replacement).
+  async function withUploads(ls) {
+    var mine = new Set(storedUploads('').map(function (s) { return s.value.metadata.lecture; }));
+    return Promise.all(ls.map(function (l) {
+      if (l.upload || (l.status !== 'awaiting_upload' && !mine.has(l.id))) return l;
+      return api('GET', '/lectures/' + enc(l.id)).catch(function () { return l; });
+    }));
   }
 
   function describe(l) {
@@ -798,7 +812,7 @@
     open.forEach(function (l) {
       var u = l.upload, li = el('li');
       li.appendChild(el('div', 'title', l.title));
-      var names = storedUploads(l.id).map(function (s) { return s.value.metadata.filename; }).filter(Boolean);
+      var names = [u.filename].concat(storedUploads(l.id).map(function (s) { return s.value.metadata.filename; })).filter(Boolean);
       var expires = u.expires_at ? new Date(u.expires_at) : null;
       li.appendChild(el('div', 'muted', percent(u.offset, u.size) + '% uploaded (' + fmtBytes(u.offset) + ' of ' + fmtBytes(u.size) + ')' +
         (names.length ? ' · file “' + names[0] + '”' : '') +
