@@ -5,7 +5,8 @@
 //	lectern worker           transcode jobs
 //	lectern origin           HLS objects from object storage
 //	lectern edge             caching proxy in front of an origin (or another edge)
-//	lectern teacher add NAME create a teacher and print their API token
+//	lectern teacher add NAME create a teacher and print their API token (teacher revoke ID: token stops working)
+//	lectern upload FILE      resumable upload of a lecture to any Lectern server (--wait follows the transcode)
 //	lectern transcode IN OUT the worker's pipeline on a local file; prints the ladder it chose
 //	lectern retranscode ID   queue v{n+1} of a lecture from its stored source (new ladder or profile)
 //
