@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/internal/catalog"
+	"github.com/lectern/lectern/internal/tusclient"
 	"github.com/lectern/lectern/internal/webhook"
 )
 
@@ -65,6 +68,19 @@ func (r *hookReceiver) next(t *testing.T, within time.Duration) hookDelivery {
 	}
 }
 
+// waitMetric waits for a line in base's /metrics: the worker counts a delivery once the receiver's
+// answer is back, a moment after the receiver has seen the request.
+func waitMetric(t *testing.T, base, line string) {
+	t.Helper()
+	var metrics []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, metrics = fetch(t, base+"/metrics"); bytes.Contains(metrics, []byte(line)) {
+			return
+		}
+	}
+	t.Errorf("%s/metrics lacks %s", base, line)
+}
+
 // TestWebhookServe: `lectern serve --webhook-url` (secret from the environment) tells a receiver on
 // loopback when an uploaded lecture is ready, signed, and counts the delivery in /metrics.
 func TestWebhookServe(t *testing.T) {
@@ -90,10 +106,7 @@ func TestWebhookServe(t *testing.T) {
 	if got.Status != "ready" || got.Version != 1 {
 		t.Errorf("lecture when its ready event arrived: %+v", got)
 	}
-	_, metrics := fetch(t, s.base+"/metrics")
-	if want := `lectern_webhook_deliveries_total{event="lecture.ready",result="delivered"} 1`; !bytes.Contains(metrics, []byte(want)) {
-		t.Errorf("/metrics lacks %s", want)
-	}
+	waitMetric(t, s.base, `lectern_webhook_deliveries_total{event="lecture.ready",result="delivered"} 1`)
 	select {
 	case extra := <-recv.got:
 		t.Errorf("unexpected second delivery %+v", extra.event)
@@ -144,4 +157,56 @@ func TestWebhookFlags(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWebhookIngestRejected: the ingest role alone, given a webhook, delivers lecture.failed for an upload
+// that validation rejects (it works the webhooks queue and nothing else).
+func TestWebhookIngestRejected(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: starts lectern")
+	}
+	recv := newHookReceiver(t)
+	data := t.TempDir()
+	db := sqliteDB(data)
+	token := addTeacher(t, db, "Mr. Reed")
+	t.Setenv("LECTERN_WEBHOOK_SECRET", testWebhookSecret)
+	addr := freeAddr(t)
+	startRole(t, addr, "ingest", "--listen", addr, "--db", db, "--storage", "file://"+filepath.Join(data, "objects"),
+		"--tmp", t.TempDir(), "--webhook-url", recv.URL+"/hook")
+	base := "http://" + addr
+
+	req, _ := http.NewRequest("POST", base+"/api/v1/lectures", strings.NewReader(`{"title":"Notes","course":"Physics"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lec apiLecture
+	err = json.NewDecoder(resp.Body).Decode(&lec)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || err != nil || lec.ID == "" {
+		t.Fatalf("create lecture: %d %v %+v", resp.StatusCode, err, lec)
+	}
+
+	notes := []byte(strings.Repeat("these are my lecture notes, not a video\n", 100))
+	tc := tusclient.New(http.Header{"Authorization": {"Bearer " + token}})
+	ctx := context.Background()
+	up, err := tc.Create(ctx, base+"/api/v1/uploads/", int64(len(notes)), map[string]string{"lecture": lec.ID, "filename": "notes.mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tc.Upload(ctx, up, bytes.NewReader(notes), 0, int64(len(notes)), nil)
+	var te *tusclient.Error
+	if !errors.As(err, &te) || te.Status != 422 {
+		t.Fatalf("upload of a text file = %v, want a 422 refusal", err)
+	}
+
+	d := recv.next(t, 30*time.Second)
+	ev := d.event
+	if ev.Type != catalog.EventLectureFailed || ev.Lecture.ID != lec.ID || ev.Lecture.Status != catalog.StatusFailed ||
+		ev.Lecture.Version != 0 || ev.Lecture.Error == "" || ev.Lecture.Error != te.Message {
+		t.Errorf("event = %+v, want lecture.failed for %s with the reason the uploader got (%q)", ev, lec.ID, te.Message)
+	}
+	waitMetric(t, base, `lectern_webhook_deliveries_total{event="lecture.failed",result="delivered"} 1`)
 }
