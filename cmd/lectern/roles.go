@@ -34,7 +34,19 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.Var(&maxUpload, "max-upload", "largest accepted upload")
 	var uf uploadFlags
 	uf.register(fs, true)
+	var pbf playbackFlags
+	pbf.register(fs, true)
+	var pf purgeFlags
+	pf.register(fs, true)
 	log, err := parseRole(fs, args, logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	playbackKeys, err := pbf.parse()
+	if err != nil {
+		return err
+	}
+	purger, err := pf.purger()
 	if err != nil {
 		return err
 	}
@@ -75,7 +87,8 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	ing, err := ingest.New(ingest.Config{Catalog: cat, Store: store, FFprobe: *ffprobe, TempDir: *tmp,
 		MaxUploadBytes: int64(maxUpload), PlaybackBase: *playback, AssetsDir: *assets, Logger: log,
-		UploadDir: uf.dir, UploadTTL: uf.ttl, MaxDuration: uf.maxDuration, Locks: locks})
+		UploadDir: uf.dir, UploadTTL: uf.ttl, MaxDuration: uf.maxDuration, Locks: locks,
+		PlaybackKeys: playbackKeys, PlaybackTTL: pbf.ttl, Purger: purger})
 	if err != nil {
 		return err
 	}
@@ -184,7 +197,15 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	memory := byteSize(256 << 20)
 	fs.Var(&memory, "memory", "memory cache size")
+	var pbf playbackFlags
+	pbf.register(fs, false)
+	var pf purgeFlags
+	pf.register(fs, false)
 	log, err := parseRole(fs, args, logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	playbackKeys, err := pbf.parse()
 	if err != nil {
 		return err
 	}
@@ -192,7 +213,8 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--upstream %q: give the origin's URL, e.g. http://127.0.0.1:8081", *upstream)
 	}
-	edge, err := cdn.NewEdge(cdn.Config{Upstream: u, MemoryBytes: int64(memory), Logger: log})
+	edge, err := cdn.NewEdge(cdn.Config{Upstream: u, MemoryBytes: int64(memory), Logger: log,
+		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys})
 	if err != nil {
 		return err
 	}

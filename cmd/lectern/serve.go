@@ -33,6 +33,8 @@ type serveFlags struct {
 	sample                                  bool
 	webhooks                                webhookFlags
 	uploads                                 uploadFlags
+	playback                                playbackFlags
+	purge                                   purgeFlags
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -54,6 +56,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
 	f.uploads.register(fs, false)
+	f.playback.register(fs, true)
+	f.purge.register(fs, false)
 	fs.DurationVar(&f.grace, "shutdown-grace", defaultGrace, "on SIGTERM, how long requests and transcodes may finish before they are cancelled (jobs are released for retry)")
 	fs.BoolVar(&f.sample, "sample", false, "with an empty catalog, generate a short sample lecture with ffmpeg and publish it")
 	log, err := parseRole(fs, args, &f.logLevel, stderr)
@@ -64,6 +68,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	wh, err := f.webhooks.worker(log.With("role", "webhook"))
+	if err != nil {
+		return err
+	}
+	playbackKeys, err := f.playback.parse()
 	if err != nil {
 		return err
 	}
@@ -114,7 +122,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	org := origin.New(origin.Config{Store: store, Logger: log.With("role", "origin")})
 	upstream := &url.URL{Scheme: "http", Host: originLn.Addr().String()}
-	edge, err := cdn.NewEdge(cdn.Config{Upstream: upstream, MemoryBytes: int64(f.edgeMemory), Logger: log.With("role", "edge")})
+	edge, err := cdn.NewEdge(cdn.Config{Upstream: upstream, MemoryBytes: int64(f.edgeMemory), Logger: log.With("role", "edge"),
+		PurgeSecret: f.purge.secret, PlaybackKeys: playbackKeys})
 	if err != nil {
 		return err
 	}
@@ -130,6 +139,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Catalog: cat, Store: store, FFprobe: f.ffprobe, TempDir: filepath.Join(data, "tmp"),
 		MaxUploadBytes: int64(f.maxUpload), AssetsDir: f.assets, Logger: log.With("role", "ingest"),
 		UploadDir: f.uploads.dir, UploadTTL: f.uploads.ttl, MaxDuration: f.jobs.maxDuration,
+		PlaybackKeys: playbackKeys, PlaybackTTL: f.playback.ttl, Purger: cdn.LocalPurger{Edge: edge},
 	})
 	if err != nil {
 		return err
@@ -144,6 +154,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mux := http.NewServeMux()
 	// Students' requests take the edge path, exactly as they would on a CDN node.
 	mux.Handle("/hls/", edge)
+	mux.Handle("/s/", edge)
+	mux.Handle(cdn.PurgePath, edge)
 	mux.Handle("/metrics", metricsHandler(reg))
 	mux.HandleFunc("/healthz", healthz)
 	mux.Handle("/readyz", readyz(map[string]func(context.Context) error{"catalog": cat.Ping, "storage": store.Ping}))
