@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lectern/lectern/internal/catalog"
 	"github.com/lectern/lectern/internal/objstore"
 	"github.com/lectern/lectern/internal/testenv"
@@ -608,5 +610,120 @@ func TestLectureLifecycle(t *testing.T) {
 	}
 	if len(purger.prefixes) != 1 || purger.prefixes[0] != "/hls/"+id+"/" {
 		t.Fatalf("purged %v, want [/hls/%s/]", purger.prefixes, id)
+	}
+}
+
+// TestTusRecoversUploadFinishedBeforeCrash: the last byte was stored but the process died before the
+// upload was validated and queued (here: bytes written to the tus store behind the handler's back).
+// The client saw every byte acknowledged and will not send anything again; the next start-up
+// finishes the upload.
+func TestTusRecoversUploadFinishedBeforeCrash(t *testing.T) {
+	clip := testClip(t)
+	f := newTusFixture(t, tusOpts{})
+	id := f.lecture("Crashed at the end")
+	url := f.create(f.tokA, id, int64(len(clip)))
+	tusID := url[strings.Index(url, UploadsPath)+len(UploadsPath):]
+	fu := f.svc.tus.store.(*fileUploads)
+	up, err := fu.store.GetUpload(context.Background(), tusID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.WriteChunk(context.Background(), 0, bytes.NewReader(clip)); err != nil {
+		t.Fatal(err)
+	}
+	if l := f.getLecture(id); l.Status != catalog.StatusAwaitingUpload {
+		t.Fatalf("before the restart: %q", l.Status)
+	}
+	f.start() // the restart
+	deadline := time.Now().Add(10 * time.Second)
+	for f.getLecture(id).Status != catalog.StatusQueued {
+		if time.Now().After(deadline) {
+			t.Fatalf("start-up recovery did not finish the upload: %+v", f.getLecture(id))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if f.sourceSum(id) != sha256.Sum256(clip) {
+		t.Fatal("recovered source differs")
+	}
+	if code, off := f.offset(f.tokA, url); code != 200 || off != int64(len(clip)) {
+		t.Fatalf("HEAD after recovery: %d %d", code, off)
+	}
+}
+
+// TestTusTermination: a client's DELETE (tus termination) removes the bytes; the upload is gone (404)
+// and the cancellation is counted.
+func TestTusTermination(t *testing.T) {
+	clip := testClip(t)
+	f := newTusFixture(t, tusOpts{})
+	id := f.lecture("Changed my mind")
+	url := f.create(f.tokA, id, int64(len(clip)))
+	if resp, _ := f.patch(f.tokA, url, 0, clip[:1000]); resp.StatusCode != 204 {
+		t.Fatal("PATCH failed")
+	}
+	if resp, body := f.req("DELETE", url, f.tokA, map[string]string{"Tus-Resumable": "1.0.0"}, nil); resp.StatusCode != 204 {
+		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
+	}
+	if code, _ := f.offset(f.tokA, url); code != 404 {
+		t.Fatalf("HEAD after termination: %d, want 404", code)
+	}
+	dir, _, _ := f.store.LocalDir("uploads")
+	tusID := url[strings.Index(url, UploadsPath)+len(UploadsPath):]
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(tusID))); !os.IsNotExist(err) {
+		t.Fatalf("terminated upload's bytes still on disk (%v)", err)
+	}
+	if got := f.svc.stats.UploadsCancelled.Load(); got != 1 {
+		t.Fatalf("cancelled uploads counted %d, want 1", got)
+	}
+	if l := f.getLecture(id); l.Upload != nil {
+		t.Fatalf("lecture still shows the upload: %+v", l.Upload)
+	}
+}
+
+// TestUploadMetrics: the ingest collector counts what happened to uploads and their bytes.
+func TestUploadMetrics(t *testing.T) {
+	clip := testClip(t)
+	f := newTusFixture(t, tusOpts{})
+	good := f.lecture("Counted")
+	if resp, body := f.patch(f.tokA, f.create(f.tokA, good, int64(len(clip))), 0, clip); resp.StatusCode != 204 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	notes := bytes.Repeat([]byte("notes\n"), 100)
+	bad := f.lecture("Rejected")
+	if resp, _ := f.patch(f.tokA, f.create(f.tokA, bad, int64(len(notes))), 0, notes); resp.StatusCode != 422 {
+		t.Fatal("text file was not rejected")
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(f.svc.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				got[key] = m.Counter.GetValue()
+			case m.Histogram != nil:
+				got[key+",count"] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{
+		"lectern_ingest_uploads_started_total":                   2,
+		"lectern_ingest_uploads_total,kind=tus,result=completed": 1,
+		"lectern_ingest_uploads_total,kind=any,result=rejected":  1,
+		"lectern_ingest_received_bytes_total":                    float64(len(clip) + len(notes)),
+		"lectern_ingest_upload_bytes_total":                      float64(len(clip)),
+		"lectern_ingest_upload_duration_seconds,count":           1,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }
