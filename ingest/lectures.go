@@ -177,7 +177,9 @@ func (s *Service) deleteLecture(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.DeleteLecture(c.Request.Context(), l.ID); err != nil {
+	// Once started, a delete runs to the end even if the teacher's connection drops: objects and the
+	// edge purge must follow the row.
+	if err := s.DeleteLecture(context.WithoutCancel(c.Request.Context()), l.ID); err != nil {
 		s.lectureGoneOr500(c, l.ID, err)
 		return
 	}
