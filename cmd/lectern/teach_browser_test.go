@@ -67,6 +67,7 @@ func TestTeacherPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("Rejected", func(t *testing.T) { teachRejected(t, ctx, s, token, junk) })
+	t.Run("ManageLectures", func(t *testing.T) { teachManage(t, ctx, s, token, clip, vtt) })
 }
 
 func teachUploadToReady(t *testing.T, ctx context.Context, s *stack, token, clip, vtt string) {
@@ -241,6 +242,120 @@ func teachResumeAfterReload(t *testing.T, ctx context.Context, s *stack, token, 
 		t.Errorf("the server read %d bytes for a %d-byte file", sent, len(want))
 	}
 	t.Logf("reloaded at %d of %d bytes; the upload continued from there", stopped, len(want))
+}
+
+// teachManage: a dropped file is picked up; the list renames a lecture, attaches captions (a new
+// version), replaces the video (the page follows the new version to ready) and deletes after a confirm.
+func teachManage(t *testing.T, ctx context.Context, s *stack, token, clip, vtt string) {
+	if err := chromedp.Do(ctx, chromedp.EmulateReset()); err != nil {
+		t.Fatal(err)
+	}
+	openSignedIn(t, ctx, s.base+"/teach", token)
+	// Drag and drop: the zone takes the file as the picker would.
+	js(t, ctx, `(function(){var dt=new DataTransfer(); dt.items.add(new File(['x'], 'Cell_division-week3.mp4', {type:'video/mp4'}));
+		document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true})); return true})()`)
+	waitText(t, ctx, "#picked", "Cell_division-week3.mp4")
+	if v := js(t, ctx, `document.getElementById('title').value`); v != "Cell division week3" {
+		t.Errorf("title from the dropped file's name: %q", v)
+	}
+	js(t, ctx, `document.getElementById('mode-cancel').click() || true`) // back to an empty form
+
+	type detail struct {
+		apiLecture
+		Title        string `json:"title"`
+		CaptionsLang string `json:"captions_language"`
+	}
+	var list struct{ Lectures []detail }
+	getJSON(t, s.base+"/api/v1/lectures", token, &list)
+	var id string
+	for _, l := range list.Lectures {
+		if l.Title == "Photosynthesis" && l.Status == "ready" {
+			id = l.ID
+		}
+	}
+	if id == "" {
+		t.Fatalf("no ready lecture to manage in %+v", list.Lectures)
+	}
+	row := fmt.Sprintf(`#lectures li[data-id=%q]`, id)
+	var l detail
+
+	clickButton(t, ctx, row, "Rename")
+	err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(row+" .editor input"), "Photosynthesis, revised"),
+		chromedp.Click(chromedp.CSS(row+" .editor button[type=submit]")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, row+" .title", "Photosynthesis, revised")
+	if getJSON(t, s.base+"/api/v1/lectures/"+id, token, &l); l.Title != "Photosynthesis, revised" {
+		t.Errorf("renamed on the page, the API says %q", l.Title)
+	}
+
+	clickButton(t, ctx, row, "Captions")
+	err = chromedp.Do(ctx,
+		chromedp.SetUploadFiles(chromedp.CSS(row+" .editor input[type=file]"), []string{vtt}),
+		chromedp.SetValue(chromedp.CSS(row+" .editor input:not([type=file])"), "de"),
+		chromedp.Click(chromedp.CSS(row+" .editor button[type=submit]")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollJS(t, ctx, `!document.querySelector('`+row+` .editor form')`, 20*time.Second, row+" .editor")
+	if getJSON(t, s.base+"/api/v1/lectures/"+id, token, &l); l.CaptionsLang != "de" {
+		t.Errorf("captions attached on the page, the API says language %q", l.CaptionsLang)
+	}
+	waitReady(t, s.base, token, &l.apiLecture)
+
+	clickButton(t, ctx, row, "Replace video")
+	waitText(t, ctx, "#mode-text", "New video for “Photosynthesis, revised”")
+	before := l.Version
+	err = chromedp.Do(ctx,
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{clip}),
+		chromedp.Click(chromedp.CSS("#start")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#msg", "Upload complete")
+	waitText(t, ctx, "#job-status", "Ready")
+	if getJSON(t, s.base+"/api/v1/lectures/"+id, token, &l); l.Version <= before || l.Status != "ready" {
+		t.Errorf("after the replacement: version %d (was %d), status %s", l.Version, before, l.Status)
+	}
+
+	js(t, ctx, `(window.confirm = function (m) { window.lecternConfirm = m; return true }) && true`)
+	clickButton(t, ctx, row, "Delete")
+	pollJS(t, ctx, `!document.querySelector('`+row+`')`, 20*time.Second, "#list-msg")
+	if m := js(t, ctx, `window.lecternConfirm || ''`); !strings.Contains(m, "Photosynthesis, revised") {
+		t.Errorf("delete asked %q", m)
+	}
+	var gone apiError
+	if code := getJSON(t, s.base+"/api/v1/lectures/"+id, token, &gone); code != 404 {
+		t.Errorf("deleted on the page, the API answers %d %+v", code, gone)
+	}
+}
+
+// js evaluates expr in the page; a non-string result is formatted.
+func js(t *testing.T, ctx context.Context, expr string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[any](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+// clickButton waits up to 10 s for the button labelled label inside scope and clicks it.
+func clickButton(t *testing.T, ctx context.Context, scope, label string) {
+	t.Helper()
+	find := fmt.Sprintf(`[].find.call(document.querySelectorAll(%q), function(b){return b.textContent===%q})`, scope+" button", label)
+	if _, err := chromedp.Run(ctx, chromedp.PollFunction[bool]("function(){return !!"+find+"}", chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("no %q button in %s (it has: %s): %v", label, scope, text(t, ctx, scope), err)
+	}
+	js(t, ctx, find+".click() || true")
 }
 
 // teachRejected: a file that is not media is refused after its last byte, and the page shows the
