@@ -20,8 +20,9 @@ import (
 // TestTeacherPageInChromium drives /teach in headless Chromium like a teacher: sign in (a bad token is
 // refused), upload a clip with captions over tus, watch the bar reach 100%, the transcode reach ready and
 // the preview play; then start a bigger upload on a throttled connection, reload the page halfway, pick
-// the same file again and check the upload continued the same lecture instead of starting over; last, a
-// file that is not media gets the server's reason on the page.
+// the same file again and check the upload continued the same lecture instead of starting over (and once
+// more from the unfinished list, as in a browser that did not start it); a file that is not media gets
+// the server's reason on the page; the list renames, attaches captions, replaces and deletes.
 // Screenshots go to testdata-out/ (gitignored).
 func TestTeacherPageInChromium(t *testing.T) {
 	if testing.Short() {
@@ -61,7 +62,7 @@ func TestTeacherPageInChromium(t *testing.T) {
 		}
 	})
 	t.Run("UploadToReady", func(t *testing.T) { teachUploadToReady(t, ctx, s, token, clip, vtt) })
-	t.Run("ResumeAfterReload", func(t *testing.T) { teachResumeAfterReload(t, ctx, s, token, big) })
+	t.Run("ResumeAfterReload", func(t *testing.T) { teachResumeAfterReload(t, ctx, s, token, big, clip) })
 	junk := filepath.Join(dir, "notes.mp4")
 	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a video, just notes\n"), 20000), 0o644); err != nil {
 		t.Fatal(err)
@@ -139,7 +140,7 @@ func teachUploadToReady(t *testing.T, ctx context.Context, s *stack, token, clip
 	}
 }
 
-func teachResumeAfterReload(t *testing.T, ctx context.Context, s *stack, token, big string) {
+func teachResumeAfterReload(t *testing.T, ctx context.Context, s *stack, token, big, wrong string) {
 	// 1 MiB per PATCH on a 2 MB/s link: the reload lands in the middle of the upload, mid-request.
 	received := receivedBytes(t, s)
 	openSignedIn(t, ctx, s.base+"/teach?chunk=1048576", token)
@@ -196,7 +197,7 @@ func teachResumeAfterReload(t *testing.T, ctx context.Context, s *stack, token, 
 	stopped := trip.Upload.Offset
 	waitText(t, ctx, "#unfinished li", "Field trip")
 
-	throttle(t, ctx, -1)
+	// Picking the same file again finds this browser's record of the upload and continues it.
 	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{big})); err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +208,31 @@ func teachResumeAfterReload(t *testing.T, ctx context.Context, s *stack, token, 
 	if m := waitText(t, ctx, "#msg", "Continuing"); !strings.Contains(m, "Field trip") {
 		t.Errorf("resume message %q", m)
 	}
+
+	// Stopped again, in a browser without that record (as on another computer): the unfinished list
+	// continues from the server's upload URL, once given a file of the right size.
+	pollJS(t, ctx, `document.getElementById('bar').value >= 50`, 30*time.Second, "#msg")
+	err = chromedp.Do(ctx,
+		chromedp.Reload(),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`Object.keys(localStorage).filter(function(k){return k.indexOf('tus::')===0}).map(function(k){localStorage.removeItem(k)}) && true`)(ctx, tg)
+			return err
+		}),
+		chromedp.Reload(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	throttle(t, ctx, -1)
+	waitText(t, ctx, "#unfinished li", "Field trip")
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS("#unfinished li input[type=file]"), []string{wrong})); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#msg", "pick the same file")
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS("#unfinished li input[type=file]"), []string{big})); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#msg", "Continuing “Field trip”")
 	pollJS(t, ctx, `document.getElementById('bar').value === 100`, 30*time.Second, "#msg")
 	waitText(t, ctx, "#msg", "Upload complete")
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
@@ -237,8 +263,8 @@ func teachResumeAfterReload(t *testing.T, ctx context.Context, s *stack, token, 
 	if sha256.Sum256(got) != sha256.Sum256(want) {
 		t.Fatalf("stored source (%d bytes) differs from the file (%d bytes)", len(got), len(want))
 	}
-	// Every byte crossed the wire once: neither Resume nor the reload started the file over.
-	if sent := receivedBytes(t, s) - received; sent < int64(len(want)) || sent > int64(len(want))+1<<20 {
+	// Every byte crossed the wire once: neither Resume nor a reload started the file over.
+	if sent := receivedBytes(t, s) - received; sent < int64(len(want)) || sent > int64(len(want))+2<<20 {
 		t.Errorf("the server read %d bytes for a %d-byte file", sent, len(want))
 	}
 	t.Logf("reloaded at %d of %d bytes; the upload continued from there", stopped, len(want))
