@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,10 +16,10 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// teachJS is the teacher page's script (uploads, progress, lecture list).
+// teachFS holds the teacher page's script, ES modules loaded from /assets/teach/main.js.
 //
-//go:embed static/teach.js
-var teachJS []byte
+//go:embed static/teach/*.js
+var teachFS embed.FS
 
 var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
 
@@ -26,11 +27,7 @@ func (s *Service) mountPages(r *gin.Engine) {
 	r.GET("/", s.indexPage)
 	r.GET("/watch/:id", s.watchPage)
 	r.GET("/teach", func(c *gin.Context) { s.render(c, 200, "teach.html", nil) })
-	r.GET("/assets/teach.js", func(c *gin.Context) {
-		// Short-lived: the script changes with the binary, and it is small.
-		c.Header("Cache-Control", "no-cache")
-		c.Data(http.StatusOK, "text/javascript; charset=utf-8", teachJS)
-	})
+	r.GET("/assets/teach/:file", s.teachScript)
 	for name := range npmAssets {
 		r.GET("/assets/"+name, s.npmAsset(name))
 	}
@@ -112,4 +109,16 @@ func (s *Service) npmAsset(name string) gin.HandlerFunc {
 		c.Header("Cache-Control", "public, max-age=3600")
 		c.File(path)
 	}
+}
+
+// teachScript serves one module of the teacher page's script.
+func (s *Service) teachScript(c *gin.Context) {
+	b, err := teachFS.ReadFile("static/teach/" + c.Param("file"))
+	if err != nil || !strings.HasSuffix(c.Param("file"), ".js") {
+		c.String(http.StatusNotFound, "not found\n")
+		return
+	}
+	// Revalidated every time: the modules change with the binary, are small, and must match each other.
+	c.Header("Cache-Control", "no-cache")
+	c.Data(http.StatusOK, "text/javascript; charset=utf-8", b)
 }

@@ -45,7 +45,9 @@ func TestNPMAssets(t *testing.T) {
 		{filepath.Join(nm, "hls.js", "dist"), "hls.min.js", 200, "hls"},
 		{filepath.Join(nm, "hls.js", "dist"), "tus.min.js", 200, "tus"},
 		{hlsOnly, "tus.min.js", 404, "make web"},
-		{hlsOnly, "teach.js", 200, "tus.Upload"}, // the page's own script is embedded, not from npm
+		{hlsOnly, "teach/upload.js", 200, "tus.Upload"}, // the page's own script is embedded, not from npm
+		{hlsOnly, "teach/main.js", 200, "import"},
+		{hlsOnly, "teach/nope.js", 404, "not found"},
 	} {
 		s := &Service{cfg: Config{AssetsDir: tc.dir}} // the asset routes need nothing else
 		r := gin.New()

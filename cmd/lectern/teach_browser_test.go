@@ -22,7 +22,8 @@ import (
 // the preview play; then start a bigger upload on a throttled connection, reload the page halfway, pick
 // the same file again and check the upload continued the same lecture instead of starting over (and once
 // more from the unfinished list, as in a browser that did not start it); a file that is not media gets
-// the server's reason on the page; the list renames, attaches captions, replaces and deletes.
+// the server's reason on the page; the list renames, attaches captions, replaces and deletes; signing out
+// forgets the token. The page must not throw.
 // Screenshots go to testdata-out/ (gitignored).
 func TestTeacherPageInChromium(t *testing.T) {
 	if testing.Short() {
@@ -69,6 +70,9 @@ func TestTeacherPageInChromium(t *testing.T) {
 	}
 	t.Run("Rejected", func(t *testing.T) { teachRejected(t, ctx, s, token, junk) })
 	t.Run("ManageLectures", func(t *testing.T) { teachManage(t, ctx, s, token, clip, vtt) })
+	if log := console(); strings.Contains(log, "exception: ") {
+		t.Errorf("the page threw:\n%s", log)
+	}
 }
 
 func teachUploadToReady(t *testing.T, ctx context.Context, s *stack, token, clip, vtt string) {
@@ -358,6 +362,14 @@ func teachManage(t *testing.T, ctx context.Context, s *stack, token, clip, vtt s
 	var gone apiError
 	if code := getJSON(t, s.base+"/api/v1/lectures/"+id, token, &gone); code != 404 {
 		t.Errorf("deleted on the page, the API answers %d %+v", code, gone)
+	}
+
+	// Signing out forgets the token and the list.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#token"))); err != nil {
+		t.Fatal(err)
+	}
+	if v := js(t, ctx, `String(localStorage.getItem('lectern.token')) + ' ' + document.querySelectorAll('#lectures li').length`); v != "null 0" {
+		t.Errorf("after signing out: token and rows %q", v)
 	}
 }
 
