@@ -58,7 +58,8 @@ type Config struct {
 	PlaybackKeys playtoken.Keys
 	// PlaybackTTL is how long a minted playback URL works (default 6h: a school day).
 	PlaybackTTL time.Duration
-	// AssetsDir holds hls.min.js, installed from npm by the build (default internal/web/node_modules/hls.js/dist).
+	// AssetsDir is the node_modules of `make web` (hls.min.js and tus.min.js are found in their packages' dist
+	// folders) or a directory holding both files (default internal/web/node_modules).
 	AssetsDir string
 	Logger    *slog.Logger
 
@@ -120,7 +121,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.MaxUploadBytes = 20 << 30
 	}
 	if cfg.AssetsDir == "" {
-		cfg.AssetsDir = "internal/web/node_modules/hls.js/dist"
+		cfg.AssetsDir = "internal/web/node_modules"
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
