@@ -108,17 +108,7 @@ func (d *fileDriver) Put(ctx context.Context, key string, r io.Reader, size int6
 	if err != nil {
 		return err
 	}
-	meta, err := json.Marshal(sidecar{
-		ETag:         hex.EncodeToString(h.Sum(nil)),
-		ContentType:  opts.ContentType,
-		CacheControl: opts.CacheControl,
-		Size:         fi.Size(),
-		ModTimeNanos: fi.ModTime().UnixNano(),
-	})
-	if err != nil {
-		return err
-	}
-	metaTmp, err := d.writeTemp(meta)
+	metaTmp, err := d.sidecarTemp(h.Sum(nil), fi, opts)
 	if err != nil {
 		return err
 	}
@@ -377,6 +367,21 @@ func (d *fileDriver) commit(key, src, dst string) error {
 			return err
 		}
 	}
+}
+
+// sidecarTemp writes the sidecar of a data file with MD5 sum and stat fi to a temp file, for commit.
+func (d *fileDriver) sidecarTemp(sum []byte, fi fs.FileInfo, opts PutOptions) (string, error) {
+	meta, err := json.Marshal(sidecar{
+		ETag:         hex.EncodeToString(sum),
+		ContentType:  opts.ContentType,
+		CacheControl: opts.CacheControl,
+		Size:         fi.Size(),
+		ModTimeNanos: fi.ModTime().UnixNano(),
+	})
+	if err != nil {
+		return "", err
+	}
+	return d.writeTemp(meta)
 }
 
 func (d *fileDriver) writeTemp(b []byte) (string, error) {

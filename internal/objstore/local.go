@@ -3,8 +3,6 @@ package objstore
 import (
 	"context"
 	"crypto/md5"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -72,14 +70,7 @@ func (d *fileDriver) adopt(ctx context.Context, key, path string, opts PutOption
 	if err != nil {
 		return err
 	}
-	meta, err := json.Marshal(sidecar{
-		ETag: hex.EncodeToString(h.Sum(nil)), ContentType: opts.ContentType, CacheControl: opts.CacheControl,
-		Size: fi.Size(), ModTimeNanos: fi.ModTime().UnixNano(),
-	})
-	if err != nil {
-		return err
-	}
-	metaTmp, err := d.writeTemp(meta)
+	metaTmp, err := d.sidecarTemp(h.Sum(nil), fi, opts)
 	if err != nil {
 		return err
 	}
