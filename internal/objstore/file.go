@@ -371,8 +371,12 @@ func (d *fileDriver) commit(key, src, dst string) error {
 
 // sidecarTemp writes the sidecar of a data file with MD5 sum and stat fi to a temp file, for commit.
 func (d *fileDriver) sidecarTemp(sum []byte, fi fs.FileInfo, opts PutOptions) (string, error) {
+	return d.sidecarTempETag(hex.EncodeToString(sum), fi, opts)
+}
+
+func (d *fileDriver) sidecarTempETag(etag string, fi fs.FileInfo, opts PutOptions) (string, error) {
 	meta, err := json.Marshal(sidecar{
-		ETag:         hex.EncodeToString(sum),
+		ETag:         etag,
 		ContentType:  opts.ContentType,
 		CacheControl: opts.CacheControl,
 		Size:         fi.Size(),

@@ -3,9 +3,9 @@ package objstore
 import (
 	"context"
 	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -26,9 +26,9 @@ func (b *Bucket) LocalDir(name string) (dir string, ok bool, err error) {
 	return dir, true, nil
 }
 
-// Adopt stores the local file at path under key and removes path: file storage renames it into place
-// when both are on one file system (no copy: a 20 GiB upload costs one read for its ETag), any other
-// driver uploads it. On error path is left where it was.
+// Adopt stores the local file at path under key and removes path: file storage syncs it and renames
+// it into place when both are on one file system (no copy, no read: its ETag is then opaque, not the
+// MD5 a Put gives), any other driver uploads it. On error path is left where it was.
 func (b *Bucket) Adopt(ctx context.Context, key, path string, opts PutOptions) error {
 	if err := ValidateKey(key); err != nil {
 		return err
@@ -56,21 +56,21 @@ func (d *fileDriver) adopt(ctx context.Context, key, path string, opts PutOption
 	if err := checkFileKey(key); err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	// The bytes must be on disk before anyone is told they are stored: the writer (tusd) never syncs.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
-	h := md5.New()
-	_, err = io.Copy(h, ctxReader{ctx: ctx, r: f})
+	err = f.Sync()
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
 	f.Close()
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	metaTmp, err := d.sidecarTemp(h.Sum(nil), fi, opts)
+	metaTmp, err := d.sidecarTempETag(adoptedETag(key, fi), fi, opts)
 	if err != nil {
 		return err
 	}
@@ -124,4 +124,17 @@ func (b *Bucket) S3() (s S3Settings, ok bool) {
 	c := d.cfg
 	return S3Settings{Bucket: c.bucket, Endpoint: c.endpoint, Region: c.region, Secure: c.secure,
 		AccessKey: c.accessKey, SecretKey: c.secretKey, SessionToken: c.sessionToken}, true
+}
+
+// adoptedETag is the ETag of an adopted file: opaque, in the "<hex>-<parts>" form S3 gives multipart
+// objects, derived from the key, size, modification time and inode. Reading a 20 GiB upload once more
+// only to hash it would double the cost of finishing it, and nothing compares a source's ETag with a
+// digest of its bytes; the ETag still changes whenever the object does.
+func adoptedETag(key string, fi os.FileInfo) string {
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	h := md5.Sum([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%d", key, fi.Size(), fi.ModTime().UnixNano(), ino)))
+	return hex.EncodeToString(h[:]) + "-1"
 }
