@@ -128,12 +128,15 @@ type teacherCtxKey struct{}
 // ServeHTTP authenticates, checks that an existing upload is the teacher's and not expired, then hands
 // the request to tusd. tusd's plain-text errors are rewritten into the API's JSON shape.
 func (t *tus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.URL.Path = "/" + strings.TrimPrefix(r.URL.Path, UploadsPath)
-	if r.URL.RawPath != "" {
-		r.URL.RawPath = ""
+	if r.URL.Path == strings.TrimSuffix(UploadsPath, "/") {
+		r.URL.Path = "/"
+	} else {
+		r.URL.Path = "/" + strings.TrimPrefix(r.URL.Path, UploadsPath)
 	}
+	r.URL.RawPath = ""
 	if r.Method == http.MethodOptions {
-		t.handler.ServeHTTP(w, r) // protocol discovery needs no token
+		// Protocol discovery needs no token. Expiry is Lectern's own (tusd has none): say so.
+		t.handler.ServeHTTP(extensionWriter{w}, r)
 		return
 	}
 	teacher, aerr := t.s.authenticate(r)
@@ -454,4 +457,14 @@ func (d dirLocker) NewLock(id string) (tusd.Lock, error) {
 		return nil, err
 	}
 	return d.FileLocker.NewLock(id)
+}
+
+// extensionWriter adds "expiration" to the Tus-Extension tusd advertises.
+type extensionWriter struct{ http.ResponseWriter }
+
+func (w extensionWriter) WriteHeader(code int) {
+	if ext := w.Header().Get("Tus-Extension"); ext != "" && !strings.Contains(ext, "expiration") {
+		w.Header().Set("Tus-Extension", ext+",expiration")
+	}
+	w.ResponseWriter.WriteHeader(code)
 }

@@ -382,6 +382,21 @@ func TestTusProtocolErrors(t *testing.T) {
 			t.Fatalf("got %d %s", resp.StatusCode, body)
 		}
 	})
+	t.Run("OPTIONS without a token lists the extensions", func(t *testing.T) {
+		resp, _ := f.req("OPTIONS", UploadsPath, "", nil, nil)
+		ext := resp.Header.Get("Tus-Extension")
+		if resp.StatusCode >= 300 || !strings.Contains(ext, "creation") || !strings.Contains(ext, "termination") ||
+			!strings.Contains(ext, "expiration") || strings.Contains(ext, "defer") {
+			t.Fatalf("OPTIONS: %d Tus-Extension %q", resp.StatusCode, ext)
+		}
+	})
+	t.Run("creation without the trailing slash", func(t *testing.T) {
+		resp, body := f.req("POST", strings.TrimSuffix(UploadsPath, "/"), f.tokA, map[string]string{"Tus-Resumable": "1.0.0",
+			"Upload-Length": "10", "Upload-Metadata": "lecture " + b64(id)}, nil)
+		if resp.StatusCode != 201 {
+			t.Fatalf("got %d %s", resp.StatusCode, body)
+		}
+	})
 	t.Run("no lecture in metadata 400", func(t *testing.T) {
 		resp, body := f.req("POST", UploadsPath, f.tokA, map[string]string{"Tus-Resumable": "1.0.0", "Upload-Length": "10"}, nil)
 		if resp.StatusCode != 400 || errCode(t, body) != "missing_lecture" {
