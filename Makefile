@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
 ARGS    ?=
 
-.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode
+.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload
 
 ## run: install ffmpeg if missing, build, start `lectern serve` with a sample lecture, print the URLs
 run: deps-run web build
@@ -45,3 +45,7 @@ clean:
 ## bench-transcode: lectern transcode vs bare ffmpeg vs a fixed ladder; writes docs/benchmarks.md
 bench-transcode:
 	bash bench/transcode.sh --write
+
+## bench-upload: a 1 GiB upload through lectern (tus) vs a plain write to the store (disk, MinIO); writes docs/benchmarks.md
+bench-upload:
+	bash bench/upload.sh --write
