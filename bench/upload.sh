@@ -411,7 +411,6 @@ EOF
 }
 report >"$work/report.md"
 cat "$work/report.md"
-cp "$work/results" "${TMPDIR:-/tmp}/lectern-upload-bench.results" 2>/dev/null || true
 
 if [ "$write" = 1 ]; then
   doc=$root/docs/benchmarks.md
