@@ -70,7 +70,7 @@ func newFileUploads(dir string, bucket *objstore.Bucket) (*fileUploads, error) {
 	return &fileUploads{dir: dir, store: filestore.New(dir), locker: filelocker.New(dir), bucket: bucket}, nil
 }
 
-func (f *fileUploads) compose(c *tusd.StoreComposer) { f.store.UseIn(c) }
+func (f *fileUploads) compose(c *tusd.StoreComposer) { writebackStore{f.store}.useIn(c) }
 
 func (f *fileUploads) path(id string) string { return filepath.Join(f.dir, filepath.FromSlash(id)) }
 
