@@ -415,18 +415,6 @@ cat "$work/report.md"
 if [ "$write" = 1 ]; then
   doc=$root/docs/benchmarks.md
   # Replace our section (up to the next "## " heading) or append it; other sections stay as they are.
-  python3 - "$doc" "$work/report.md" "$section" <<'EOF'
-import sys
-doc, new, heading = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n", sys.argv[3]
-lines = open(doc).read().splitlines(keepends=True)
-start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == heading), None)
-if start is None:
-    text = "".join(lines).rstrip("\n") + "\n\n" + new
-else:
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    rest = "".join(lines[end:])
-    text = "".join(lines[:start]) + new + ("\n" + rest if rest else "")
-open(doc, "w").write(text)
-EOF
+  python3 "$root/bench/write-section.py" "$doc" "$work/report.md" "$section"
   say "wrote the section to docs/benchmarks.md"
 fi
