@@ -33,7 +33,7 @@ func (s *Service) recover(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		id := s.tus.storeID(ctx, up)
+		id := s.tus.storeID(up)
 		info, err := s.tus.store.info(ctx, id)
 		if err != nil || info.SizeIsDeferred || info.Offset != info.Size {
 			continue // still receiving, or gone (expiry will clean it)
@@ -61,7 +61,7 @@ func (s *Service) ExpireUploads(ctx context.Context, now time.Time) (int, error)
 				}
 				return n, err
 			}
-			if err := s.tus.store.discard(ctx, s.tus.storeID(ctx, up)); err != nil {
+			if err := s.tus.store.discard(ctx, s.tus.storeID(up)); err != nil {
 				s.log.Warn("delete expired upload", "upload", up.ID, "err", err)
 			}
 			s.stats.UploadsExpired.Add(1)

@@ -196,7 +196,7 @@ func (s *Service) DeleteLecture(ctx context.Context, id string) error {
 		if err := s.cfg.Catalog.EndUpload(ctx, up.ID, catalog.UploadCancelled, "lecture deleted"); err == nil {
 			s.stats.UploadsCancelled.Add(1)
 		}
-		if err := s.tus.store.discard(ctx, s.tus.storeID(ctx, up)); err != nil {
+		if err := s.tus.store.discard(ctx, s.tus.storeID(up)); err != nil {
 			return err
 		}
 	}
@@ -379,8 +379,8 @@ func (s *Service) detailJSON(ctx context.Context, l catalog.Lecture) lectureJSON
 		return j
 	}
 	up := ups[len(ups)-1]
-	u := &uploadJSON{URL: UploadsPath + s.tus.storeID(ctx, up), Filename: up.Filename, Size: up.Size, ExpiresAt: up.ExpiresAt}
-	if info, err := s.tus.store.info(ctx, s.tus.storeID(ctx, up)); err == nil {
+	u := &uploadJSON{URL: UploadsPath + s.tus.storeID(up), Filename: up.Filename, Size: up.Size, ExpiresAt: up.ExpiresAt}
+	if info, err := s.tus.store.info(ctx, s.tus.storeID(up)); err == nil {
 		u.Offset = info.Offset
 	}
 	j.Upload = u

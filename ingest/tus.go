@@ -220,7 +220,7 @@ func (t *tus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // storeID is the id under which the tus store knows an upload.
-func (t *tus) storeID(_ context.Context, up catalog.Upload) string {
+func (t *tus) storeID(up catalog.Upload) string {
 	if up.TusID != "" {
 		return up.TusID
 	}

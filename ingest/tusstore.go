@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/tus/tusd/v2/pkg/filelocker"
 	"github.com/tus/tusd/v2/pkg/filestore"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/s3store"
@@ -59,7 +58,6 @@ func lectureOfUpload(id string) string {
 type fileUploads struct {
 	dir    string
 	store  filestore.FileStore
-	locker filelocker.FileLocker
 	bucket *objstore.Bucket
 }
 
@@ -67,7 +65,7 @@ func newFileUploads(dir string, bucket *objstore.Bucket) (*fileUploads, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ingest: upload directory: %w", err)
 	}
-	return &fileUploads{dir: dir, store: filestore.New(dir), locker: filelocker.New(dir), bucket: bucket}, nil
+	return &fileUploads{dir: dir, store: filestore.New(dir), bucket: bucket}, nil
 }
 
 func (f *fileUploads) compose(c *tusd.StoreComposer) { writebackStore{f.store}.useIn(c) }
