@@ -95,6 +95,31 @@ func startServe(t *testing.T, data string, extra ...string) *stack {
 	return nil
 }
 
+// runRefused runs lectern with args (env nil: the test's environment) where it should refuse to start,
+// and returns its exit error and trimmed stderr. exited is false when it was still running after 20 s
+// (it is killed then).
+func runRefused(t *testing.T, env []string, args ...string) (err error, stderr string, exited bool) {
+	t.Helper()
+	cmd := exec.Command(lecternBin, args...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = env
+	var buf bytes.Buffer
+	cmd.Stderr = &buf
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+		return err, strings.TrimSpace(buf.String()), true
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		return nil, strings.TrimSpace(buf.String()), false
+	}
+}
+
 type lockedWriter struct{ w *bytes.Buffer }
 
 func (l *lockedWriter) Write(p []byte) (int, error) { return l.w.Write(p) } // exec copies from one goroutine

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestSignedPlaybackAndPurgeAcrossRoles runs the roles as separate processes with signed playback and
@@ -149,24 +148,13 @@ func TestEdgeFlagErrors(t *testing.T) {
 		{[]string{"ingest", "--listen", "127.0.0.1:0", "--purge-edges", "http://127.0.0.1:1"}, "--purge-secret"},
 		{[]string{"ingest", "--listen", "127.0.0.1:0", "--purge-edges", "edge-1:8082", "--purge-secret", "x"}, "--purge-edges"},
 	} {
-		cmd := exec.Command(lecternBin, tc.args...)
-		cmd.Dir = t.TempDir()
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		done := make(chan error, 1)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			out := strings.TrimSpace(stderr.String())
-			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || strings.Count(out, "\n") != 0 || !strings.Contains(out, tc.mentions) {
-				t.Errorf("lectern %v: exit %v, stderr %q; want status 1 and one line naming %s", tc.args, err, out, tc.mentions)
-			}
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
+		err, out, exited := runRefused(t, nil, tc.args...)
+		if !exited {
 			t.Errorf("lectern %v started instead of refusing", tc.args)
+			continue
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || strings.Count(out, "\n") != 0 || !strings.Contains(out, tc.mentions) {
+			t.Errorf("lectern %v: exit %v, stderr %q; want status 1 and one line naming %s", tc.args, err, out, tc.mentions)
 		}
 	}
 }

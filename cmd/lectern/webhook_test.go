@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -136,24 +135,13 @@ func TestWebhookFlags(t *testing.T) {
 			if role == "serve" {
 				args = append([]string{role, "--listen", freeAddr(t), "--origin-listen", freeAddr(t), "--data", t.TempDir()}, tc.args...)
 			}
-			cmd := exec.Command(lecternBin, args...)
-			cmd.Env = env
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			done := make(chan error, 1)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				msg := strings.TrimSpace(stderr.String())
-				if err == nil || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") > 0 {
-					t.Errorf("lectern %s %v: exit %v, stderr %q; want one line containing %q", role, tc.args, err, msg, tc.want)
-				}
-			case <-time.After(20 * time.Second):
-				_ = cmd.Process.Kill()
+			err, msg, exited := runRefused(t, env, args...)
+			if !exited {
 				t.Errorf("lectern %s %v kept running", role, tc.args)
+				continue
+			}
+			if err == nil || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") > 0 {
+				t.Errorf("lectern %s %v: exit %v, stderr %q; want one line containing %q", role, tc.args, err, msg, tc.want)
 			}
 		}
 	}
