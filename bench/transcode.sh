@@ -35,16 +35,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 say() { echo "transcode-bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-missing=()
-command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
-[ -x /usr/bin/time ] || missing+=(time)
-command -v timeout >/dev/null || missing+=(coreutils)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]}"
-  sudo_=(); [ "$(id -u)" = 0 ] || sudo_=(sudo)
-  "${sudo_[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. "$root/bench/lib.sh"
+need_debs "ffmpeg:command -v ffmpeg && command -v ffprobe" "time:[ -x /usr/bin/time ]" "coreutils:command -v timeout"
 command -v python3 >/dev/null || die "python3 is required (to parse the --print-ffmpeg line)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lectern-transcode-bench.XXXXXX")

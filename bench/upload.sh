@@ -46,16 +46,8 @@ gib=$((1 << 30))
 say() { echo "upload-bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-missing=()
-command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
-[ -x /usr/bin/time ] || missing+=(time)
-command -v curl >/dev/null || missing+=(curl)
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]}"
-  sudo_=(); [ "$(id -u)" = 0 ] || sudo_=(sudo)
-  "${sudo_[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. "$root/bench/lib.sh"
+need_debs "ffmpeg:command -v ffmpeg && command -v ffprobe" "time:[ -x /usr/bin/time ]" "curl:command -v curl"
 command -v python3 >/dev/null || die "python3 is required (JSON and arithmetic)"
 minio=${MINIO_BIN:-$(go env GOPATH)/bin/minio}
 [ -x "$minio" ] || die "MinIO server not found at $minio (run: make deps-test)"
