@@ -111,44 +111,11 @@ func (c *Catalog) recordEvent(ctx context.Context, q dbtx, insert insertFunc, ty
 	return c.hooks.afterEventInsert(ctx)
 }
 
-// EventJob is an event's delivery job as River records it, for admin pages and tests.
-type EventJob struct {
-	ID          int64
-	State       string // River's state: available, running, retryable, completed, discarded, ...
-	Attempt     int
-	MaxAttempts int
-	Event       EventArgs
-	Errors      []string // one per failed attempt, oldest first
-	CreatedAt   time.Time
-	FinalizedAt time.Time // zero while not finished
-}
+// EventJob is an event's delivery job as River records it; Args is the event.
+type EventJob = JobRecord[EventArgs]
 
 // EventJobs returns the events about a lecture (up to the newest 100 that River still keeps), oldest
 // first.
 func (c *Catalog) EventJobs(ctx context.Context, lectureID string) ([]EventJob, error) {
-	params := river.NewJobListParams().
-		Kinds(EventKind).
-		Where("args -> 'lecture' ->> 'id' = @lecture_id", river.NamedArgs{"lecture_id": lectureID}).
-		OrderBy(river.JobListOrderByID, river.SortOrderDesc).
-		First(100)
-	res, err := c.b.listJobs(ctx, params)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: events of lecture %q: %w", lectureID, err)
-	}
-	out := make([]EventJob, 0, len(res.Jobs))
-	for i := len(res.Jobs) - 1; i >= 0; i-- {
-		r := res.Jobs[i]
-		j := EventJob{ID: r.ID, State: string(r.State), Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, CreatedAt: r.CreatedAt.UTC()}
-		if r.FinalizedAt != nil {
-			j.FinalizedAt = r.FinalizedAt.UTC()
-		}
-		for _, e := range r.Errors {
-			j.Errors = append(j.Errors, e.Error)
-		}
-		if err := decodeJSON(r.EncodedArgs, &j.Event); err != nil {
-			return nil, fmt.Errorf("catalog: events of lecture %q: job %d args: %w", lectureID, r.ID, err)
-		}
-		out = append(out, j)
-	}
-	return out, nil
+	return lectureJobs[EventArgs](ctx, c, EventKind, "args -> 'lecture' ->> 'id' = @lecture_id", "events", lectureID)
 }

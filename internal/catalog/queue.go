@@ -186,57 +186,56 @@ func (c *Catalog) QueueStats(ctx context.Context) (map[string]int, error) {
 	return out, nil
 }
 
-// Job is a transcode job as River records it, for admin pages and tests.
-type Job struct {
+// JobRecord is a job as River records it, for admin pages and tests; Args are its decoded arguments.
+type JobRecord[A any] struct {
 	ID          int64
 	State       string // River's state: available, running, retryable, completed, discarded, ...
 	Attempt     int
 	MaxAttempts int
-	Args        TranscodeArgs
+	Args        A
 	Errors      []string // one per failed attempt, oldest first
 	CreatedAt   time.Time
 	FinalizedAt time.Time // zero while not finished
 }
 
+// Job is a transcode job as River records it.
+type Job = JobRecord[TranscodeArgs]
+
 // TranscodeJobs returns the lecture's transcode jobs (up to the newest 100 that River still keeps),
 // oldest first.
 func (c *Catalog) TranscodeJobs(ctx context.Context, lectureID string) ([]Job, error) {
 	// `args ->> 'lecture_id'` reads a JSON field in both PostgreSQL (jsonb) and SQLite (JSON text in a blob).
+	return lectureJobs[TranscodeArgs](ctx, c, TranscodeKind, "args ->> 'lecture_id' = @lecture_id", "transcode jobs", lectureID)
+}
+
+// lectureJobs lists the jobs of kind whose args match where (with @lecture_id bound), up to the newest
+// 100 River still keeps, oldest first, with their args decoded into A.
+func lectureJobs[A any](ctx context.Context, c *Catalog, kind, where, what, lectureID string) ([]JobRecord[A], error) {
 	params := river.NewJobListParams().
-		Kinds(TranscodeKind).
-		Where("args ->> 'lecture_id' = @lecture_id", river.NamedArgs{"lecture_id": lectureID}).
+		Kinds(kind).
+		Where(where, river.NamedArgs{"lecture_id": lectureID}).
 		OrderBy(river.JobListOrderByID, river.SortOrderDesc).
 		First(100)
 	res, err := c.b.listJobs(ctx, params)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: transcode jobs of lecture %q: %w", lectureID, err)
+		return nil, fmt.Errorf("catalog: %s of lecture %q: %w", what, lectureID, err)
 	}
-	out := make([]Job, 0, len(res.Jobs))
+	out := make([]JobRecord[A], 0, len(res.Jobs))
 	for i := len(res.Jobs) - 1; i >= 0; i-- {
-		j, err := jobFromRow(res.Jobs[i])
-		if err != nil {
-			return nil, fmt.Errorf("catalog: transcode jobs of lecture %q: %w", lectureID, err)
+		r := res.Jobs[i]
+		j := JobRecord[A]{ID: r.ID, State: string(r.State), Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, CreatedAt: r.CreatedAt.UTC()}
+		if r.FinalizedAt != nil {
+			j.FinalizedAt = r.FinalizedAt.UTC()
+		}
+		for _, e := range r.Errors {
+			j.Errors = append(j.Errors, e.Error)
+		}
+		if err := decodeJSON(r.EncodedArgs, &j.Args); err != nil {
+			return nil, fmt.Errorf("catalog: %s of lecture %q: job %d args: %w", what, lectureID, r.ID, err)
 		}
 		out = append(out, j)
 	}
 	return out, nil
-}
-
-func jobFromRow(r *rivertype.JobRow) (Job, error) {
-	j := Job{
-		ID: r.ID, State: string(r.State), Attempt: r.Attempt, MaxAttempts: r.MaxAttempts,
-		CreatedAt: r.CreatedAt.UTC(),
-	}
-	if r.FinalizedAt != nil {
-		j.FinalizedAt = r.FinalizedAt.UTC()
-	}
-	for _, e := range r.Errors {
-		j.Errors = append(j.Errors, e.Error)
-	}
-	if err := decodeJSON(r.EncodedArgs, &j.Args); err != nil {
-		return Job{}, fmt.Errorf("job %d args: %w", r.ID, err)
-	}
-	return j, nil
 }
 
 func decodeJSON(b []byte, v any) error {

@@ -131,7 +131,7 @@ func TestRetriedUntilDelivered(t *testing.T) {
 			if len(got) != 3 {
 				t.Fatalf("receiver got %d requests, want 3", len(got))
 			}
-			ev := jobs[0].Event
+			ev := jobs[0].Args
 			for i, d := range got {
 				if err := webhook.Verify(secret, d.header.Get(webhook.HeaderSignature), d.body, time.Minute); err != nil {
 					t.Errorf("attempt %d: signature does not verify: %v", i+1, err)

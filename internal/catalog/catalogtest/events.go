@@ -62,10 +62,10 @@ func testEventsTransactional(t *testing.T, open func(*testing.T) string) {
 	ready := evs[0]
 	wantLecture := catalog.EventLecture{ID: l.ID, Title: "Limits", TeacherID: tr.ID, CourseID: co.ID,
 		Status: catalog.StatusReady, Version: v1, DurationSeconds: 12.5}
-	if ready.Event.Type != catalog.EventLectureReady || ready.Event.Lecture != wantLecture ||
-		!strings.HasPrefix(ready.Event.ID, "evt_") || ready.Event.CreatedAt.Before(before) ||
-		ready.Event.CreatedAt.After(time.Now().Add(time.Second)) {
-		t.Errorf("ready event = %+v, want type %s, lecture %+v", ready.Event, catalog.EventLectureReady, wantLecture)
+	if ready.Args.Type != catalog.EventLectureReady || ready.Args.Lecture != wantLecture ||
+		!strings.HasPrefix(ready.Args.ID, "evt_") || ready.Args.CreatedAt.Before(before) ||
+		ready.Args.CreatedAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("ready event = %+v, want type %s, lecture %+v", ready.Args, catalog.EventLectureReady, wantLecture)
 	}
 	if ready.State != "available" || ready.MaxAttempts != catalog.EventMaxAttempts {
 		t.Errorf("ready event job = %+v, want available with %d attempts", ready, catalog.EventMaxAttempts)
@@ -94,8 +94,8 @@ func testEventsTransactional(t *testing.T, open func(*testing.T) string) {
 	}
 	check(t, c.PublishVersion(ctx, l.ID, v2, testWorker, catalog.Publication{DurationSeconds: 13}))
 	evs = events(l.ID)
-	if len(evs) != 2 || evs[1].Event.Lecture.Version != v2 || evs[1].Event.Lecture.DurationSeconds != 13 ||
-		evs[1].Event.ID == ready.Event.ID {
+	if len(evs) != 2 || evs[1].Args.Lecture.Version != v2 || evs[1].Args.Lecture.DurationSeconds != 13 ||
+		evs[1].Args.ID == ready.Args.ID {
 		t.Fatalf("events after the second publish = %+v", evs)
 	}
 
@@ -120,7 +120,7 @@ func testEventsTransactional(t *testing.T, open func(*testing.T) string) {
 	}
 	wantFailed := catalog.EventLecture{ID: l.ID, Title: "Limits", TeacherID: tr.ID, CourseID: co.ID,
 		Status: catalog.StatusFailed, Version: v2, FailedVersion: v3, Error: "ffmpeg exploded", DurationSeconds: 13}
-	if f := evs[2].Event; f.Type != catalog.EventLectureFailed || f.Lecture != wantFailed {
+	if f := evs[2].Args; f.Type != catalog.EventLectureFailed || f.Lecture != wantFailed {
 		t.Errorf("failed event = %+v, want lecture %+v", f, wantFailed)
 	}
 
@@ -146,7 +146,7 @@ func testEventsTransactional(t *testing.T, open func(*testing.T) string) {
 	evs = events(l2.ID)
 	wantRejected := catalog.EventLecture{ID: l2.ID, Title: "Series", TeacherID: tr.ID,
 		Status: catalog.StatusFailed, Error: "the file is not audio or video"}
-	if len(evs) != 1 || evs[0].Event.Type != catalog.EventLectureFailed || evs[0].Event.Lecture != wantRejected {
+	if len(evs) != 1 || evs[0].Args.Type != catalog.EventLectureFailed || evs[0].Args.Lecture != wantRejected {
 		t.Errorf("events after RejectUpload = %+v, want one lecture.failed with %+v", evs, wantRejected)
 	}
 
@@ -155,7 +155,7 @@ func testEventsTransactional(t *testing.T, open func(*testing.T) string) {
 	if got.Status != catalog.StatusFailed || got.ErrorReason == "" || got.Version != v2 {
 		t.Errorf("RejectUpload of a published lecture: %+v, want failed with a reason and v%d kept", got, v2)
 	}
-	if evs := events(l.ID); len(evs) != 4 || evs[3].Event.Lecture.Version != v2 || evs[3].Event.Lecture.Error != got.ErrorReason {
+	if evs := events(l.ID); len(evs) != 4 || evs[3].Args.Lecture.Version != v2 || evs[3].Args.Lecture.Error != got.ErrorReason {
 		t.Errorf("events after rejecting a replacement = %+v", evs)
 	}
 
