@@ -274,11 +274,19 @@ func (t *tus) preFinish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 // does nothing, so a retried final PATCH and start-up recovery cannot both act.
 func (t *tus) finish(ctx context.Context, tusID string) error {
 	id := objectID(tusID)
-	mu, _ := t.finishing.LoadOrStore(id, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
+	var mu *sync.Mutex
+	for {
+		m, _ := t.finishing.LoadOrStore(id, &sync.Mutex{})
+		mu = m.(*sync.Mutex)
+		mu.Lock()
+		if cur, ok := t.finishing.Load(id); ok && cur == m {
+			break
+		}
+		mu.Unlock() // its holder finished and removed it meanwhile: take the current one
+	}
 	defer func() {
-		mu.(*sync.Mutex).Unlock()
-		t.finishing.Delete(id)
+		t.finishing.CompareAndDelete(id, mu)
+		mu.Unlock()
 	}()
 	up, err := t.s.cfg.Catalog.GetUpload(ctx, id)
 	if err != nil {
