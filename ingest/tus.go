@@ -128,6 +128,12 @@ type teacherCtxKey struct{}
 // ServeHTTP authenticates, checks that an existing upload is the teacher's and not expired, then hands
 // the request to tusd. tusd's plain-text errors are rewritten into the API's JSON shape.
 func (t *tus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Logged like the gin routes (logRequests), which tus requests do not pass through.
+	start, sw := time.Now(), &statusWriter{ResponseWriter: w}
+	w = sw
+	defer func(method, path string) {
+		t.s.log.Debug("request", "method", method, "path", path, "status", sw.status, "dur", time.Since(start))
+	}(r.Method, r.URL.Path)
 	if r.URL.Path == strings.TrimSuffix(UploadsPath, "/") {
 		r.URL.Path = "/"
 	} else {
@@ -476,3 +482,26 @@ func (w extensionWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// statusWriter remembers the status sent, for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets tusd's http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
