@@ -3,7 +3,6 @@ package cdn
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lectern/lectern/internal/playtoken"
+	"github.com/lectern/lectern/internal/purge"
 )
 
 // Config configures an Edge. Zero values take the documented defaults.
@@ -66,7 +66,7 @@ type Edge struct {
 	fillTimeout  time.Duration
 	readyTimeout time.Duration
 
-	purgeSecret  []byte // SHA-256 of Config.PurgeSecret; nil when purging over HTTP is off
+	purgeHandler http.Handler // POST /_lectern/purge
 	playbackKeys playtoken.Keys
 
 	mem     *memoryTier
@@ -114,10 +114,7 @@ func NewEdge(cfg Config) (*Edge, error) {
 		playbackKeys: cfg.PlaybackKeys,
 		flights:      flightGroup{m: map[string]*flight{}},
 	}
-	if cfg.PurgeSecret != "" {
-		sum := sha256.Sum256([]byte(cfg.PurgeSecret))
-		e.purgeSecret = sum[:]
-	}
+	e.purgeHandler = purge.Handler(cfg.PurgeSecret, cfg.Logger, "edge", e.Purge)
 	mem, err := newMemoryTier(cfg.MemoryBytes, &e.stats)
 	if err != nil {
 		return nil, fmt.Errorf("cdn: memory tier: %w", err)
@@ -162,7 +159,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveReady(w, r)
 		return
 	case PurgePath:
-		e.servePurge(w, r)
+		e.purgeHandler.ServeHTTP(w, r)
 		return
 	}
 

@@ -1,25 +1,17 @@
 package cdn
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lectern/lectern/internal/purge"
 )
 
 // PurgePath is where an edge accepts purge requests (see [Config.PurgeSecret]).
-const PurgePath = "/_lectern/purge"
+const PurgePath = purge.Path
 
 // purgeState orders purges against fills. A fill reads the generation before it looks anything up
 // and stores its result only if the generation is unchanged; the check and the store happen under
@@ -46,12 +38,12 @@ func (e *Edge) store(key string, ent *entry, gen uint64) bool {
 
 // Purge removes cached objects and returns how many entries it removed. A prefix ending in "/"
 // removes every key under it ("/hls/LECTURE/" is a whole lecture); any other value removes that exact
-// path with any query string. Keys are URL paths as requests spell them (escaped), without the
-// playback token of /s/{token}/ URLs. Fills in flight for a purged key are detached: requests
-// already waiting for them get their answer, later ones start a new fill, and nothing fetched before
-// the purge is stored after it.
+// path with any query string (the rule of package internal/purge). Keys are URL paths as requests
+// spell them (escaped), without the playback token of /s/{token}/ URLs. Fills in flight for a purged
+// key are detached: requests already waiting for them get their answer, later ones start a new fill,
+// and nothing fetched before the purge is stored after it.
 func (e *Edge) Purge(prefix string) int {
-	match := purgeMatcher(prefix)
+	match := purge.Matcher(prefix)
 	e.purge.mu.Lock()
 	defer e.purge.mu.Unlock()
 	e.purge.gen.Add(1)
@@ -69,15 +61,6 @@ func (e *Edge) Purge(prefix string) int {
 	return n
 }
 
-func purgeMatcher(prefix string) func(string) bool {
-	if strings.HasSuffix(prefix, "/") {
-		return func(key string) bool { return strings.HasPrefix(key, prefix) }
-	}
-	return func(key string) bool {
-		return key == prefix || (strings.HasPrefix(key, prefix) && key[len(prefix)] == '?')
-	}
-}
-
 // removeMatching removes every entry whose key matches and returns how many it removed.
 func (m *memoryTier) removeMatching(match func(string) bool) int {
 	n := 0
@@ -91,97 +74,15 @@ func (m *memoryTier) removeMatching(match func(string) bool) int {
 	return n
 }
 
-// purgeRequest is the body of POST /_lectern/purge: exactly one of the two fields.
-type purgeRequest struct {
-	// Prefix removes everything under a folder; it ends in "/".
-	Prefix string `json:"prefix"`
-	// Path removes one object (with any query string); it does not end in "/".
-	Path string `json:"path"`
-}
-
-type purgeResponse struct {
-	Purged int `json:"purged"`
-}
-
-// servePurge answers POST /_lectern/purge with Authorization: Bearer SECRET.
-func (e *Edge) servePurge(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if e.purgeSecret == nil {
-		writeText(w, r, http.StatusNotFound, "not found\n", "")
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeText(w, r, http.StatusMethodNotAllowed, "method not allowed\n", "")
-		return
-	}
-	if !e.purgeAuthorized(r.Header.Get("Authorization")) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="lectern-edge"`)
-		writeText(w, r, http.StatusUnauthorized, "unauthorized\n", "")
-		return
-	}
-	var req purgeRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeText(w, r, http.StatusBadRequest, "bad request: want JSON {\"prefix\": \"/hls/ID/\"} or {\"path\": \"/hls/ID/...\"}\n", "")
-		return
-	}
-	target, err := req.target()
-	if err != nil {
-		writeText(w, r, http.StatusBadRequest, "bad request: "+err.Error()+"\n", "")
-		return
-	}
-	n := e.Purge(target)
-	e.log.Info("edge purge", slog.String("prefix", target), slog.Int("purged", n))
-	body, _ := json.Marshal(purgeResponse{Purged: n})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
-	w.WriteHeader(http.StatusOK)
-	w.Write(append(body, '\n'))
-}
-
-func (p purgeRequest) target() (string, error) {
-	switch {
-	case (p.Prefix == "") == (p.Path == ""):
-		return "", errors.New(`give exactly one of "prefix" and "path"`)
-	case p.Prefix != "" && (!strings.HasPrefix(p.Prefix, "/") || !strings.HasSuffix(p.Prefix, "/")):
-		return "", errors.New(`"prefix" must start and end with "/"`)
-	case p.Prefix != "":
-		return p.Prefix, nil
-	case !strings.HasPrefix(p.Path, "/") || strings.HasSuffix(p.Path, "/"):
-		return "", errors.New(`"path" must start with "/" and not end with "/" (use "prefix" for a folder)`)
-	}
-	return p.Path, nil
-}
-
-// purgeAuthorized compares the bearer secret in constant time. Both sides are hashed first, so the
-// comparison does not reveal the secret's length either.
-func (e *Edge) purgeAuthorized(authz string) bool {
-	scheme, secret, ok := strings.Cut(authz, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(secret)))
-	return subtle.ConstantTimeCompare(got[:], e.purgeSecret) == 1
-}
-
-// Purger tells edges to drop cached objects, for ingest when a lecture is deleted or replaced.
-// prefix follows [Edge.Purge]: ending in "/" for a folder, an exact path otherwise. Purge returns
-// an error when any edge could not be told; the edges that could have purged.
-type Purger interface {
-	Purge(ctx context.Context, prefix string) error
-}
+// Purger tells caches to drop objects, for ingest when a lecture is deleted or replaced; see
+// package internal/purge, which declares it.
+type Purger = purge.Purger
 
 // LocalPurger purges an edge running in the same process (lectern serve).
 type LocalPurger struct{ Edge *Edge }
 
-func (l LocalPurger) Purge(_ context.Context, prefix string) error {
-	if !strings.HasPrefix(prefix, "/") {
-		return fmt.Errorf("cdn: purge %q: must start with /", prefix)
-	}
-	l.Edge.Purge(prefix)
-	return nil
+func (l LocalPurger) Purge(ctx context.Context, prefix string) error {
+	return purge.Local(l.Edge.Purge).Purge(ctx, prefix)
 }
 
 // HTTPPurger purges remote edges through their POST /_lectern/purge endpoint.
@@ -200,55 +101,5 @@ type HTTPPurger struct {
 // error joins one error per failed edge, each naming the edge. There is no retry: an edge that missed
 // a purge still drops the objects when their freshness ends.
 func (p HTTPPurger) Purge(ctx context.Context, prefix string) error {
-	req := purgeRequest{Path: prefix}
-	if strings.HasSuffix(prefix, "/") {
-		req = purgeRequest{Prefix: prefix}
-	}
-	if _, err := req.target(); err != nil {
-		return fmt.Errorf("cdn: purge %q: %v", prefix, err)
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	client := p.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	timeout := p.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	errs := make([]error, len(p.Edges))
-	var wg sync.WaitGroup
-	for i, edge := range p.Edges {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			if err := purgeOne(ctx, client, edge, p.Secret, body); err != nil {
-				errs[i] = fmt.Errorf("purge %s on edge %s: %w", prefix, edge, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func purgeOne(ctx context.Context, client *http.Client, edge, secret string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(edge, "/")+PurgePath, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+secret)
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
-	}
-	return nil
+	return purge.HTTPPurger{URLs: p.Edges, Secret: p.Secret, Role: "edge", Client: p.Client, Timeout: p.Timeout}.Purge(ctx, prefix)
 }
