@@ -72,8 +72,16 @@
 // shares one cached copy and the upstream never sees a token. Any failure is one plain 403
 // ("forbidden", no detail), and so is a plain /hls/ request. Only GET, HEAD and OPTIONS are accepted
 // under /s/. Without keys, /s/ is 404 and /hls/ is served to anyone, as a plain shared cache. Logs show
-// the tokenless path. Edges of a tiered deployment fetching from a keyed parent need their own
-// credential, which is later work.
+// the tokenless path.
+//
+// # Credential to the origin
+//
+// A keyed origin serves unsigned /hls/ paths only to its edges. With Config.OriginSecret set, every
+// request the edge sends upstream (fills, revalidations, pass-through, the readiness probe) carries
+// Authorization: Bearer OriginSecret, replacing whatever the client sent, so a client's guess never
+// reaches the origin as a credential. The cache rules above still read the client's own request: the
+// credential neither makes responses private to one client nor stops collapsing. The secret is never
+// logged. Edges of a tiered deployment fetching from a keyed parent edge are later work.
 //
 // # Probes and metrics
 //

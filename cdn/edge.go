@@ -49,6 +49,11 @@ type Config struct {
 	// PlaybackKeys turns on signed playback: /s/{token}/hls/... is verified and served as /hls/...,
 	// and plain /hls/... is refused. Empty: the edge is a plain shared cache and /s/... is 404.
 	PlaybackKeys playtoken.Keys
+	// OriginSecret is this edge's own credential: when set, every request it sends upstream (fills,
+	// revalidations, pass-through, the readiness probe) carries Authorization: Bearer OriginSecret in
+	// place of whatever the client sent. The origin's --edge-secrets must list it. Caching decisions
+	// still look at the client's own request headers.
+	OriginSecret string
 }
 
 const (
@@ -68,6 +73,7 @@ type Edge struct {
 
 	purgeHandler http.Handler // POST /_lectern/purge
 	playbackKeys playtoken.Keys
+	originAuth   string // "Bearer " + Config.OriginSecret, or ""; never logged
 
 	mem     *memoryTier
 	flights flightGroup
@@ -79,6 +85,12 @@ type Edge struct {
 func NewEdge(cfg Config) (*Edge, error) {
 	if cfg.Upstream == nil || (cfg.Upstream.Scheme != "http" && cfg.Upstream.Scheme != "https") || cfg.Upstream.Host == "" {
 		return nil, errors.New("cdn: Config.Upstream must be an absolute http or https URL")
+	}
+	for _, c := range []byte(cfg.OriginSecret) {
+		if c <= ' ' || c >= 0x7f {
+			// It goes into a header as is; say so here rather than fail every upstream request.
+			return nil, errors.New("cdn: Config.OriginSecret must be printable ASCII without spaces")
+		}
 	}
 	if cfg.MemoryBytes <= 0 {
 		cfg.MemoryBytes = defaultMemoryBytes
@@ -113,6 +125,9 @@ func NewEdge(cfg Config) (*Edge, error) {
 		readyTimeout: cfg.ReadyTimeout,
 		playbackKeys: cfg.PlaybackKeys,
 		flights:      flightGroup{m: map[string]*flight{}},
+	}
+	if cfg.OriginSecret != "" {
+		e.originAuth = "Bearer " + cfg.OriginSecret
 	}
 	e.purgeHandler = purge.Handler(cfg.PurgeSecret, cfg.Logger, "edge", e.Purge)
 	mem, err := newMemoryTier(cfg.MemoryBytes, &e.stats)
@@ -319,6 +334,9 @@ func (e *Edge) serveReady(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeText(w, r, http.StatusServiceUnavailable, "upstream unreachable\n", "")
 		return
+	}
+	if e.originAuth != "" {
+		req.Header.Set("Authorization", e.originAuth)
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {

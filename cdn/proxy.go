@@ -69,7 +69,8 @@ func hasClientSpecific(h http.Header) bool {
 }
 
 // upstreamRequest builds the request to send upstream for r: same method, path and query under the
-// upstream's base URL, end-to-end headers, our Via and the client's address.
+// upstream's base URL, end-to-end headers, our Via, the client's address and the edge's own
+// credential (Config.OriginSecret) when it has one.
 func (e *Edge) upstreamRequest(ctx context.Context, r *http.Request, method string, body io.Reader) (*http.Request, error) {
 	target := e.upstream.Scheme + "://" + e.upstream.Host + joinPath(e.upstream.EscapedPath(), r.URL.EscapedPath())
 	if r.URL.RawQuery != "" {
@@ -80,6 +81,12 @@ func (e *Edge) upstreamRequest(ctx context.Context, r *http.Request, method stri
 		return nil, err
 	}
 	out.Header = endToEnd(r.Header)
+	if e.originAuth != "" {
+		// The client's own Authorization (a guess, or a token meant for someone else) must never
+		// reach the upstream in place of the edge's credential. The request r keeps it, so the cache
+		// rules still see what the client sent.
+		out.Header.Set("Authorization", e.originAuth)
+	}
 	out.Header.Add("Via", via)
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		out.Header.Add("X-Forwarded-For", ip)
