@@ -2,7 +2,6 @@ package origin
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,30 +9,116 @@ import (
 	"github.com/lectern/lectern/internal/objstore"
 )
 
-// immutable is the Cache-Control of every versioned object: a year is the conventional "forever", and
-// immutable stops browsers revalidating on reload.
-const immutable = "public, max-age=31536000, immutable"
+// Cache-Control of every versioned object: a year is the conventional "forever", and immutable stops
+// browsers revalidating on reload. A student's signed request gets the same lifetime but private: a
+// shared cache that does not know tokens must not go on serving a token URL after the token expires.
+var (
+	immutableCC = []string{"public, max-age=31536000, immutable"}
+	privateCC   = []string{"private, max-age=31536000, immutable"}
+)
 
-// serveHead answers HEAD from the object's attributes alone; storage never opens the body. A Range on a
-// HEAD is ignored (RFC 9110 lets a server do so), and the full-size headers are returned.
-func (s *Server) serveHead(w http.ResponseWriter, r *http.Request, key string) (int, int64) {
-	attrs, err := s.store.Head(r.Context(), key)
+// serveObject answers GET or HEAD for a versioned object: from the hot cache when it is there,
+// otherwise a whole-object GET joins (or starts) the one storage read for the key, and HEAD and
+// ranged requests read storage themselves.
+func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, key string, private bool) result {
+	cc := immutableCC
+	if private {
+		cc = privateCC
+	}
+	if o, ok := s.hot.get(key, s.now()); ok {
+		s.stats.HotHits.Add(1)
+		var res result
+		if o.missing {
+			res = s.notFound(w, r)
+		} else {
+			res = serveHot(w, r, o, cc)
+		}
+		res.label = "hit"
+		return res
+	}
+	s.stats.HotMisses.Add(1)
+	if r.Method == http.MethodHead || r.Header.Get("Range") != "" {
+		res := s.serveDirect(w, r, key, cc)
+		res.label = "miss"
+		return res
+	}
+	label := "miss"
+	f, leader := s.flights.join(key)
+	if leader {
+		go s.runFill(f, s.purge.gen.Load())
+	} else {
+		s.stats.Collapsed.Add(1)
+		label = "collapsed"
+	}
+	res := s.serveFill(w, r, f, cc)
+	res.label = label
+	return res
+}
+
+// serveHot answers from a whole object in memory.
+func serveHot(w http.ResponseWriter, r *http.Request, o *object, cc []string) result {
+	h := w.Header()
+	o.setHeaders(h, cc)
+	if status := checkPreconditions(r, o.attrs); status != 0 {
+		return result{status: writePreconditionResult(w, r, status)}
+	}
+	if r.Method == http.MethodHead {
+		h["Content-Length"] = o.length
+		w.WriteHeader(http.StatusOK)
+		return result{status: http.StatusOK}
+	}
+	if rh := r.Header.Get("Range"); rh != "" {
+		if spec, ok := parseRange(rh); ok && ifRangeMatches(r.Header.Get("If-Range"), o.attrs) {
+			off, n, ok := spec.resolve(o.attrs.Size)
+			if !ok {
+				return rangeNotSatisfiable(w, r, o.attrs.Size)
+			}
+			h.Set("Content-Range", contentRange(off, n, o.attrs.Size))
+			h.Set("Content-Length", itoa(n))
+			w.WriteHeader(http.StatusPartialContent)
+			written, _ := w.Write(o.body[off : off+n])
+			return result{status: http.StatusPartialContent, bytes: int64(written)}
+		}
+	}
+	h["Content-Length"] = o.length
+	w.WriteHeader(http.StatusOK)
+	n, _ := w.Write(o.body)
+	return result{status: http.StatusOK, bytes: int64(n)}
+}
+
+// serveDirect answers from storage for this request alone (HEAD, ranges, objects too big to keep
+// hot). It holds one storage slot until its body is sent.
+func (s *Server) serveDirect(w http.ResponseWriter, r *http.Request, key string, cc []string) result {
+	release, err := s.admit(r.Context())
 	if err != nil {
 		return s.storageFailed(w, r, key, err)
 	}
-	setObjectHeaders(w.Header(), key, attrs)
+	defer release()
+	if r.Method == http.MethodHead {
+		return s.directHead(w, r, key, cc)
+	}
+	return s.directGet(w, r, key, cc)
+}
+
+// directHead answers HEAD from the object's attributes alone; storage never opens the body. A Range
+// on a HEAD is ignored (RFC 9110 lets a server do so), and the full-size headers are returned.
+func (s *Server) directHead(w http.ResponseWriter, r *http.Request, key string, cc []string) result {
+	attrs, err := s.head(r.Context(), key)
+	if err != nil {
+		return s.storageFailed(w, r, key, err)
+	}
+	setObjectHeaders(w.Header(), key, attrs, cc)
 	if status := checkPreconditions(r, attrs); status != 0 {
-		return writePreconditionResult(w, r, status), 0
+		return result{status: writePreconditionResult(w, r, status)}
 	}
 	w.Header().Set("Content-Length", itoa(attrs.Size))
 	w.WriteHeader(http.StatusOK)
-	return http.StatusOK, 0
+	return result{status: http.StatusOK}
 }
 
-// serveGet reads the object, or just the requested range, with one storage call in the common cases:
-// the attributes that conditional requests need come back with the body, so a 304 costs an opened and
-// closed reader rather than a Head followed by a Get.
-func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, key string) (int, int64) {
+// directGet reads the object, or just the requested range, with one storage call in the common
+// cases: the attributes that conditional requests need come back with the body.
+func (s *Server) directGet(w http.ResponseWriter, r *http.Request, key string, cc []string) result {
 	ctx := r.Context()
 	spec, ranged := parseRange(r.Header.Get("Range"))
 
@@ -44,15 +129,15 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, key string) (i
 	)
 	switch {
 	case !ranged:
-		body, attrs, err = s.store.Get(ctx, key)
+		body, attrs, err = s.get(ctx, key)
 	case spec.suffix:
 		// The start of a suffix range depends on the size, so the size comes first.
-		attrs, err = s.store.Head(ctx, key)
+		attrs, err = s.head(ctx, key)
 	default:
-		body, attrs, err = s.store.GetRange(ctx, key, spec.start, spec.length())
+		body, attrs, err = s.getRange(ctx, key, spec.start, spec.length())
 		if objstore.IsInvalidRange(err) {
 			// Past the end: the 416 needs the size, which the failed read did not return.
-			attrs, err = s.store.Head(ctx, key)
+			attrs, err = s.head(ctx, key)
 		}
 	}
 	if err != nil {
@@ -65,9 +150,9 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, key string) (i
 		}
 	}()
 
-	setObjectHeaders(w.Header(), key, attrs)
+	setObjectHeaders(w.Header(), key, attrs, cc)
 	if status := checkPreconditions(r, attrs); status != 0 {
-		return writePreconditionResult(w, r, status), 0
+		return result{status: writePreconditionResult(w, r, status)}
 	}
 
 	if ranged && !ifRangeMatches(r.Header.Get("If-Range"), attrs) {
@@ -77,36 +162,45 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, key string) (i
 			body.Close()
 			body = nil
 		}
-		body, attrs, err = s.store.Get(ctx, key)
+		body, attrs, err = s.get(ctx, key)
 		if err != nil {
 			return s.storageFailed(w, r, key, err)
 		}
-		setObjectHeaders(w.Header(), key, attrs)
+		setObjectHeaders(w.Header(), key, attrs, cc)
 	}
 
 	if !ranged {
 		w.Header().Set("Content-Length", itoa(attrs.Size))
 		w.WriteHeader(http.StatusOK)
-		return http.StatusOK, s.copyBody(w, r, key, body)
+		return result{status: http.StatusOK, bytes: s.copyBody(w, r, key, body)}
 	}
 
 	off, n, ok := spec.resolve(attrs.Size)
 	if !ok {
-		h := w.Header()
-		h.Set("Content-Range", "bytes */"+itoa(attrs.Size))
-		return writeText(w, r, http.StatusRequestedRangeNotSatisfiable, "range not satisfiable\n")
+		return rangeNotSatisfiable(w, r, attrs.Size)
 	}
 	if body == nil {
-		body, _, err = s.store.GetRange(ctx, key, off, n)
+		body, _, err = s.getRange(ctx, key, off, n)
 		if err != nil {
 			return s.storageFailed(w, r, key, err)
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Range", "bytes "+itoa(off)+"-"+itoa(off+n-1)+"/"+itoa(attrs.Size))
+	h.Set("Content-Range", contentRange(off, n, attrs.Size))
 	h.Set("Content-Length", itoa(n))
 	w.WriteHeader(http.StatusPartialContent)
-	return http.StatusPartialContent, s.copyBody(w, r, key, body)
+	return result{status: http.StatusPartialContent, bytes: s.copyBody(w, r, key, body)}
+}
+
+func contentRange(off, n, size int64) string {
+	return "bytes " + itoa(off) + "-" + itoa(off+n-1) + "/" + itoa(size)
+}
+
+func rangeNotSatisfiable(w http.ResponseWriter, r *http.Request, size int64) result {
+	w.Header().Set("Content-Range", "bytes */"+itoa(size))
+	// The 416 is about this request's Range, not the object: no Cache-Control from the object.
+	w.Header().Set("Cache-Control", "no-store")
+	return textResult(writeText(w, r, http.StatusRequestedRangeNotSatisfiable, "range not satisfiable\n"))
 }
 
 // copyBody streams the body to the client. io.Copy lets the ResponseWriter use sendfile when storage
@@ -115,15 +209,15 @@ func (s *Server) copyBody(w http.ResponseWriter, r *http.Request, key string, bo
 	n, err := io.Copy(w, body)
 	if err != nil && r.Context().Err() == nil {
 		// Headers are gone already; the short body tells the client something broke.
-		s.log.Warn("origin body copy failed", slog.String("key", key), slog.Int64("bytes", n), slog.Any("err", err))
+		s.storageFailure(key, err)
 	}
 	return n
 }
 
-func setObjectHeaders(h http.Header, key string, attrs objstore.Attrs) {
+func setObjectHeaders(h http.Header, key string, attrs objstore.Attrs, cc []string) {
 	h.Set("Content-Type", contentType(key, attrs.ContentType))
-	h.Set("Cache-Control", immutable)
-	h.Set("Accept-Ranges", "bytes")
+	h["Cache-Control"] = cc
+	h["Accept-Ranges"] = acceptRanges
 	if attrs.ETag != "" {
 		h.Set("Etag", `"`+attrs.ETag+`"`)
 	} else {
@@ -157,6 +251,10 @@ func writePreconditionResult(w http.ResponseWriter, r *http.Request, status int)
 // checkPreconditions evaluates the conditional headers in the order of RFC 9110 §13.2.2 and returns
 // 304, 412 or 0 (serve normally).
 func checkPreconditions(r *http.Request, attrs objstore.Attrs) int {
+	h := r.Header
+	if h["If-Match"] == nil && h["If-None-Match"] == nil && h["If-Modified-Since"] == nil && h["If-Unmodified-Since"] == nil {
+		return 0 // the common case, without building the quoted tag
+	}
 	etag := ""
 	if attrs.ETag != "" {
 		etag = `"` + attrs.ETag + `"`
