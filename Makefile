@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
 ARGS    ?=
 
-.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload
+.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin
 
 ## run: install ffmpeg if missing, build, start `lectern serve` with a sample lecture, print the URLs
 run: deps-run web build
@@ -49,3 +49,7 @@ bench-transcode:
 ## bench-upload: a 1 GiB upload through lectern (tus) vs a plain write to the store (disk, MinIO); writes docs/benchmarks.md
 bench-upload:
 	bash bench/upload.sh --write
+
+## bench-origin: the origin's hot-cache hits vs nginx sendfile (loopback, ~1 min); writes docs/benchmarks.md
+bench-origin:
+	bash bench/origin-hit.sh --write
