@@ -100,6 +100,8 @@ func TestFreshness(t *testing.T) {
 	}
 }
 
+// TestNotStored checks which responses are stored: each path is requested twice and the upstream
+// sees one request when the first was stored.
 func TestNotStored(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		status := 200
@@ -122,6 +124,14 @@ func TestNotStored(t *testing.T) {
 		case "/not-found":
 			status = 404
 			hdr = []string{"Cache-Control", "public, max-age=10"}
+		case "/not-found-no-freshness":
+			status = 404
+		case "/found-no-freshness":
+			status = 302
+			hdr = []string{"Location", "/elsewhere"}
+		case "/partial":
+			status = 206
+			hdr = []string{"Cache-Control", "max-age=60", "Content-Range", "bytes 0-999/2000"}
 		case "/server-error":
 			status = 500
 			hdr = []string{"Cache-Control", "max-age=60"}
@@ -151,7 +161,10 @@ func TestNotStored(t *testing.T) {
 		{"/vary-star", nil, false, 200},
 		{"/no-freshness", nil, false, 200},
 		{"/max-age-0", nil, false, 200},
-		{"/not-found", nil, false, 404},
+		{"/not-found", nil, true, 404},
+		{"/not-found-no-freshness", nil, false, 404},
+		{"/found-no-freshness", nil, false, 302},
+		{"/partial", nil, false, 206},
 		{"/server-error", nil, false, 500},
 		{"/auth", []string{"Authorization", "Bearer x"}, false, 200},
 		{"/auth-public", []string{"Authorization", "Bearer x"}, true, 200},

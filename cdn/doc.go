@@ -11,10 +11,18 @@
 //   - The cache key is the URL path and query. Requests do not differ by method, host or headers,
 //     except through Vary: one variant per key is kept, and a request whose Vary'd headers differ from
 //     the stored variant is a miss that replaces it.
-//   - A response is stored only when it is a 200 with explicit freshness (s-maxage, else max-age, else
+//   - A response is stored only when it has explicit freshness (s-maxage, else max-age, else
 //     Expires minus Date) and carries none of no-store, no-cache, private, Set-Cookie or Vary: *. A
 //     response to a request with Authorization is stored only when it says public, s-maxage or
 //     must-revalidate. There is no heuristic freshness: an upstream that wants caching says so.
+//     Stored statuses are 200, 203, 300, 301, 302, 307, 308, 404 and 410: a redirect (the origin's
+//     entry point to a lecture's newest version) is served from memory with its Location, and a 404
+//     the upstream marks fresh is negative caching.
+//   - CDN-Cache-Control (RFC 9213) targets CDN caches such as this one: when a response has a valid,
+//     non-empty one, its directives replace Cache-Control and Expires for every decision above, so
+//     an upstream can give browsers max-age=5 and edges max-age=30 (the edge can be purged, browsers
+//     cannot). It is parsed as a Structured Fields Dictionary; an invalid one is ignored. Clients get
+//     Cache-Control unchanged, and CDN-Cache-Control too, for any CDN cache after this one.
 //   - Age is the upstream's Age plus the request's round trip plus the time since the response
 //     arrived. Date is not used for age, so a skewed upstream clock cannot make entries stale early.
 //   - A fresh entry is served with Age. A stale one is revalidated with If-None-Match and

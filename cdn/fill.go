@@ -200,7 +200,7 @@ func (e *Edge) refresh(r *http.Request, key string, stale *entry, h http.Header,
 	requestTime, responseTime time.Time, gen uint64) fillOutcome {
 	e.stats.Revalidations.Add(1)
 	merged := stale.refreshed(key, h, requestTime, responseTime)
-	d := decide(r, http.StatusOK, merged.header, responseTime)
+	d := decide(r, stale.status, merged.header, responseTime)
 	merged.lifetime = d.lifetime // merged is not published yet
 	if !d.store || !e.store(key, merged, gen) {
 		// The 304 validated the body for this request, but the new headers forbid keeping it.

@@ -119,7 +119,10 @@ func fetch(ts *httptest.Server, method, path string, hdr ...string) (response, e
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := ts.Client().Do(req)
+	// Redirects are responses under test here, never followed.
+	client := *ts.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, err
 	}

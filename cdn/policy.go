@@ -90,9 +90,20 @@ func parseDeltaSeconds(v string) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
+// responseDirectives returns the cache directives the edge follows for a response: those of
+// CDN-Cache-Control when it has a valid one, which then replaces Cache-Control and Expires entirely
+// (RFC 9213 §2.2), else those of Cache-Control. targeted says which.
+func responseDirectives(h http.Header) (cc directives, targeted bool) {
+	if d, ok := targetedDirectives(h); ok {
+		return d, true
+	}
+	return parseCacheControl(h), false
+}
+
 // freshnessLifetime returns the explicit freshness lifetime of a response (RFC 9111 §4.2.1) and
-// whether there is one. A shared cache takes s-maxage over max-age over Expires.
-func freshnessLifetime(cc directives, h http.Header, responseTime time.Time) (time.Duration, bool) {
+// whether there is one. A shared cache takes s-maxage over max-age over Expires; directives from a
+// targeted field ignore Expires.
+func freshnessLifetime(cc directives, targeted bool, h http.Header, responseTime time.Time) (time.Duration, bool) {
 	if s, ok := cc.seconds("s-maxage"); ok {
 		return s, true
 	}
@@ -100,7 +111,7 @@ func freshnessLifetime(cc directives, h http.Header, responseTime time.Time) (ti
 		return s, true
 	}
 	exp := h.Get("Expires")
-	if exp == "" {
+	if exp == "" || targeted {
 		return 0, false
 	}
 	expires, err := http.ParseTime(exp)
@@ -125,8 +136,8 @@ type decision struct {
 // decide applies the storage rules of the package documentation to a response with status and
 // header, received at responseTime for req.
 func decide(req *http.Request, status int, h http.Header, responseTime time.Time) decision {
-	cc := parseCacheControl(h)
-	lifetime, explicit := freshnessLifetime(cc, h, responseTime)
+	cc, targeted := responseDirectives(h)
+	lifetime, explicit := freshnessLifetime(cc, targeted, h, responseTime)
 	var why string
 	// private: a qualified private="field" would allow storing the rest; treating it as plain private
 	// is the conservative reading until something needs more.
@@ -151,7 +162,7 @@ func decide(req *http.Request, status int, h http.Header, responseTime time.Time
 	}
 	reusable := why == ""
 	d := decision{lifetime: lifetime, why: why}
-	d.store = reusable && status == http.StatusOK
+	d.store = reusable && storableStatus(status)
 	if reusable && !d.store {
 		d.why = "status " + strconv.Itoa(status)
 	}
@@ -162,6 +173,22 @@ func decide(req *http.Request, status int, h http.Header, responseTime time.Time
 	d.share = reusable && status != http.StatusNotModified && status != http.StatusPartialContent ||
 		status >= 500 && !cc.has("private") && len(h.Values("Set-Cookie")) == 0
 	return d
+}
+
+// storableStatus reports the statuses the edge stores (given explicit freshness, which it always
+// requires). RFC 9111 §3 lets a cache store any final status that carries explicit freshness; these
+// are the ones a GET for media can usefully get again: the heuristically cacheable statuses of
+// RFC 9110 §15.1 that apply (200, 203, 300, 301, 308, 404, 410) and the temporary redirects 302 and
+// 307, which the origin uses for a lecture's unversioned entry point. 206 and 304 answer one
+// client's Range or conditional and are never stored; neither is a 5xx.
+func storableStatus(status int) bool {
+	switch status {
+	case http.StatusOK, http.StatusNonAuthoritativeInfo, http.StatusMultipleChoices,
+		http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect,
+		http.StatusNotFound, http.StatusGone:
+		return true
+	}
+	return false
 }
 
 func varyStar(h http.Header) bool {

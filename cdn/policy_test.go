@@ -61,7 +61,31 @@ func TestDecide(t *testing.T) {
 		{"auth public", 200, []string{"Cache-Control", "public, max-age=60"}, true, true, true, time.Minute},
 		{"auth s-maxage", 200, []string{"Cache-Control", "s-maxage=60"}, true, true, true, time.Minute},
 		{"auth must-revalidate", 200, []string{"Cache-Control", "must-revalidate, max-age=60"}, true, true, true, time.Minute},
-		{"404 shared not stored", 404, []string{"Cache-Control", "max-age=10"}, false, false, true, 10 * time.Second},
+		{"404 stored", 404, []string{"Cache-Control", "max-age=10"}, false, true, true, 10 * time.Second},
+		{"410 stored", 410, []string{"Cache-Control", "max-age=10"}, false, true, true, 10 * time.Second},
+		{"301 stored", 301, []string{"Cache-Control", "max-age=600", "Location", "/x"}, false, true, true, 10 * time.Minute},
+		{"302 stored", 302, []string{"Cache-Control", "max-age=5", "Location", "/x"}, false, true, true, 5 * time.Second},
+		{"302 without freshness", 302, []string{"Location", "/x"}, false, false, false, 0},
+		{"500 with freshness shared not stored", 500, []string{"Cache-Control", "max-age=60"}, false, false, true, 0},
+		{"403 shared not stored", 403, []string{"Cache-Control", "max-age=60"}, false, false, true, 0},
+		{"cdn max-age over cache-control", 200, []string{"Cache-Control", "public, max-age=5", "Cdn-Cache-Control", "max-age=60"}, false, true, true, time.Minute},
+		{"cdn no-store", 200, []string{"Cache-Control", "max-age=60", "Cdn-Cache-Control", "no-store"}, false, false, false, 0},
+		{"cdn overrides cc no-store", 200, []string{"Cache-Control", "no-store", "Cdn-Cache-Control", "max-age=600"}, false, true, true, 10 * time.Minute},
+		{"cdn private", 200, []string{"Cache-Control", "public, max-age=60", "Cdn-Cache-Control", "private, max-age=60"}, false, false, false, 0},
+		{"cdn no-cache", 200, []string{"Cache-Control", "max-age=60", "Cdn-Cache-Control", "no-cache, max-age=60"}, false, false, false, 0},
+		{"cdn s-maxage", 200, []string{"Cdn-Cache-Control", "max-age=60, s-maxage=30"}, false, true, true, 30 * time.Second},
+		{"cdn ignores expires", 200, []string{"Date", date, "Expires", now.Add(time.Hour).Format(http.TimeFormat), "Cdn-Cache-Control", "public"}, false, false, false, 0},
+		{"cdn without cc or expires", 200, []string{"Cdn-Cache-Control", "max-age=60"}, false, true, true, time.Minute},
+		{"cdn last duplicate wins", 200, []string{"Cdn-Cache-Control", "max-age=5, max-age=60"}, false, true, true, time.Minute},
+		{"cdn lines combine", 200, []string{"Cdn-Cache-Control", "max-age=60", "Cdn-Cache-Control", "private"}, false, false, false, 0},
+		{"cdn boolean false", 200, []string{"Cdn-Cache-Control", "no-store=?0, max-age=60"}, false, true, true, time.Minute},
+		{"cdn none", 200, []string{"Cache-Control", "no-store", "Cdn-Cache-Control", "none"}, false, false, false, 0},
+		{"cdn invalid falls back", 200, []string{"Cache-Control", "max-age=5", "Cdn-Cache-Control", "Max-Age=60"}, false, true, true, 5 * time.Second},
+		{"cdn empty falls back", 200, []string{"Cache-Control", "max-age=5", "Cdn-Cache-Control", ""}, false, true, true, 5 * time.Second},
+		{"cdn decimal is stale", 200, []string{"Cache-Control", "max-age=60", "Cdn-Cache-Control", "max-age=1.5"}, false, false, false, 0},
+		{"cdn 302", 302, []string{"Cache-Control", "max-age=5", "Cdn-Cache-Control", "public, max-age=30, stale-while-revalidate=60", "Location", "v2/master.m3u8"}, false, true, true, 30 * time.Second},
+		{"auth cdn public", 200, []string{"Cache-Control", "max-age=60", "Cdn-Cache-Control", "public, max-age=60"}, true, true, true, time.Minute},
+		{"auth cdn not public", 200, []string{"Cache-Control", "public, max-age=60", "Cdn-Cache-Control", "max-age=60"}, true, false, false, 0},
 		{"404 without freshness", 404, nil, false, false, false, 0},
 		{"206 not shared", 206, []string{"Cache-Control", "max-age=60"}, false, false, false, time.Minute},
 		{"503 shared", 503, nil, false, false, true, 0},
@@ -87,6 +111,59 @@ func TestDecide(t *testing.T) {
 				t.Error("not stored, but no reason given")
 			}
 		})
+	}
+}
+
+func TestTargetedDirectives(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		want  directives // nil: ignored (absent, empty or invalid)
+	}{
+		{"max-age=60", directives{"max-age": "60"}},
+		{"  public,max-age=60 ,  stale-while-revalidate=30\t", directives{"public": "", "max-age": "60", "stale-while-revalidate": "30"}},
+		{`private="set-cookie"`, directives{"private": "set-cookie"}},
+		{`no-cache="a\"b"`, directives{"no-cache": `a"b`}},
+		{"no-store=?1", directives{"no-store": ""}},
+		{"no-store=?0", nil},
+		{"max-age=60;foo=bar;baz", directives{"max-age": "60"}},
+		{"no-cache=(a b);p", directives{"no-cache": ""}},
+		{"x=:aGk=:, max-age=-5", directives{"x": "aGk=", "max-age": "-5"}},
+		{"max-age=1.25", directives{"max-age": "1.25"}},
+		{"x=tok/en:1", directives{"x": "tok/en:1"}},
+		{"*ext=1", directives{"*ext": "1"}},
+		{"", nil},
+		{"   ", nil},
+		{"Max-Age=60", nil},
+		{"max-age=60,", nil},
+		{",max-age=60", nil},
+		{"max-age=60;", nil},
+		{"max-age=60 public", nil},
+		{"max-age==60", nil},
+		{`private="unterminated`, nil},
+		{`private="bad\escape"`, nil},
+		{"max-age=1234567890123456", nil},
+		{"max-age=1.2345", nil},
+		{"max-age=1.", nil},
+		{"x=?2", nil},
+		{"x=:not base64!:", nil},
+		{"x=(a", nil},
+		{"max-age=60, private=\"x\"", directives{"max-age": "60", "private": "x"}},
+	} {
+		h := http.Header{}
+		h.Set("CDN-Cache-Control", tc.field)
+		got, ok := targetedDirectives(h)
+		if ok != (tc.want != nil) || len(got) != len(tc.want) {
+			t.Errorf("%q: %v (ok %v), want %v", tc.field, got, ok, tc.want)
+			continue
+		}
+		for k, v := range tc.want {
+			if g, present := got[k]; !present || g != v {
+				t.Errorf("%q: %s = %q, want %q", tc.field, k, g, v)
+			}
+		}
+	}
+	if _, ok := targetedDirectives(http.Header{}); ok {
+		t.Error("an absent field was used")
 	}
 }
 
