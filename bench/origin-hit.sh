@@ -249,7 +249,7 @@ reqs() { local r; r=$(result "$1" "$2" 1); printf '%.0f' "${r:-0}"; }
 ratio() { python3 -c "a, b = $(reqs "$1" ours), $(reqs "$1" nginx-files); print(format(a / b, '.2f') if b else '-')"; }
 cell() { echo "$(reqs "$1" "$2") ($(result "$1" "$2" 2)/s)"; }
 codes() { # every status the anchors saw, to catch a server that answered errors fast
-  awk '{ gsub(/[][]/, "", $3); print $3 }' "$work/anchors.out" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }'
+  awk '$4 == "req/s,transfer:" { gsub(/[][]/, "", $3); print $3 }' "$work/anchors.out" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }'
 }
 row() { # LABEL PATH
   printf '| %s | %s | %s | %s | %sx | %s | %s |\n' "$1" "$(size "$2")" "$(cell "$2" nginx-files)" "$(cell "$2" ours)" \
