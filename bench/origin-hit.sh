@@ -67,7 +67,8 @@ trap 'exit 130' INT TERM
 lectern_version=$(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)
 if [ -n "${LECTERN:-}" ]; then
   lectern=$LECTERN
-  say "using $lectern"
+  lectern_version=$("$lectern" version | awk '{ print $2 }') # what that binary was built from
+  say "using $lectern ($lectern_version)"
 else
   say "building lectern ($lectern_version)"
   (cd "$root" && go build -o "$work/lectern" ./cmd/lectern)
