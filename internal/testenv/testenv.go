@@ -9,6 +9,9 @@
 // When a variable is missing the test is skipped, unless LECTERN_TEST_REQUIRE_SERVICES=1 (set by
 // `make test` and CI), in which case the test fails: a run that claims to test against real parts must not
 // quietly skip them.
+//
+// A test that must stop storage under a running service starts a MinIO of its own with [StartMinIO]
+// and calls Stop and Start on it; the shared server stays up for every other test.
 package testenv
 
 import (
