@@ -7,7 +7,8 @@
 // Objects are GET or HEAD /hls/{lecture}/v{n}/{path...}, read from the storage key of the same name.
 // The path is checked before storage is touched: a lecture id is [a-z0-9]+, a version is v[1-9][0-9]*,
 // and every further segment is non-empty, made of [A-Za-z0-9._-] and does not start with a dot (so
-// "." and ".." never reach storage). Anything else is a 404, the same answer as a missing object, so
+// "." and ".." never reach storage), and nothing in it may be percent-encoded (so one object has one
+// URL, and one entry in every cache). Anything else is a 404, the same answer as a missing object, so
 // probing the key space learns nothing and costs no storage call.
 //
 // /hls/{lecture}/master.m3u8 is the one unversioned entry point: a 302 to v{n}/master.m3u8, n the

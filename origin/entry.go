@@ -30,7 +30,7 @@ var (
 // entryPoint reports whether p is /hls/{lecture}/master.m3u8 and returns the lecture.
 func entryPoint(p string) (string, bool) {
 	rest, ok := strings.CutPrefix(p, hlsPrefix)
-	if !ok {
+	if !ok || len(p) > maxKeyLen+1 {
 		return "", false
 	}
 	lecture, name, ok := strings.Cut(rest, "/")

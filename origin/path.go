@@ -105,15 +105,27 @@ func objectKey(urlPath string) (key string, ok bool) {
 	if !found {
 		return "", false
 	}
-	segs := strings.Split(rest, "/")
-	// lecture, version, and at least one segment of the object's own path.
-	if len(urlPath) > maxKeyLen+1 || len(segs) < 3 || !isLectureID(segs[0]) || !isVersion(segs[1]) {
+	if len(urlPath) > maxKeyLen+1 {
 		return "", false
 	}
-	for _, s := range segs[2:] {
-		if !isObjectSegment(s) {
+	// lecture, version, and at least one segment of the object's own path; no allocation.
+	lecture, rest, ok := strings.Cut(rest, "/")
+	if !ok || !isLectureID(lecture) {
+		return "", false
+	}
+	version, rest, ok := strings.Cut(rest, "/")
+	if !ok || !isVersion(version) {
+		return "", false
+	}
+	for {
+		seg, more, found := strings.Cut(rest, "/")
+		if !isObjectSegment(seg) {
 			return "", false
 		}
+		if !found {
+			break
+		}
+		rest = more
 	}
 	return urlPath[1:], true
 }
@@ -147,8 +159,9 @@ func isVersion(s string) bool {
 
 // isObjectSegment keeps to the characters the publisher writes. Starting with a dot is refused, which
 // rules out "." and ".." and hidden files; ".." anywhere is refused because storage refuses it too,
-// and a key storage refuses must be a 404 here rather than a storage error. The check runs on the percent-decoded path, so an encoded
-// byte outside the set (a NUL, a backslash) fails too, and an encoded "/" only splits segments.
+// and a key storage refuses must be a 404 here rather than a storage error. The check runs on the
+// percent-decoded path, so an encoded byte outside the set (a NUL, a backslash) fails too; a path with
+// any needless escaping (an encoded "/" or letter) is refused before this, in ServeHTTP.
 func isObjectSegment(s string) bool {
 	if s == "" || s[0] == '.' || strings.Contains(s, "..") {
 		return false

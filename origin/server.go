@@ -199,6 +199,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	kind := kindOf(p)
 	var res result
 	switch {
+	case r.URL.RawPath != "":
+		// The path was percent-encoded where nothing needed it (%2f, %61...). Every valid path is
+		// spelled in characters that need no escaping, so this names no object; refusing it keeps one
+		// spelling per object, and so one cache entry per object at every cache on the way.
+		res = s.notFound(w, r)
 	case strings.HasPrefix(p, signedPrefix):
 		res = s.serveSigned(w, r)
 	case !s.edgeAllowed(r):
