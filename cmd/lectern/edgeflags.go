@@ -12,6 +12,8 @@ import (
 	"github.com/lectern/lectern/cdn"
 	"github.com/lectern/lectern/ingest"
 	"github.com/lectern/lectern/internal/playtoken"
+	"github.com/lectern/lectern/internal/purge"
+	"github.com/lectern/lectern/origin"
 )
 
 // playbackFlags are the signed-playback settings: edges verify with the keys, ingest mints with them.
@@ -39,41 +41,94 @@ func (f *playbackFlags) parse() (playtoken.Keys, error) {
 	return keys, nil
 }
 
-// purgeFlags say how ingest reaches the edges' purge endpoint, and edges what secret it must send.
+// purgeFlags say how ingest reaches the purge endpoint of edges and origins, and edges and origins
+// what secret it must send.
 type purgeFlags struct {
-	edges, secret string
+	edges, origins, secret string
 }
 
-// register adds --purge-secret, and --purge-edges for a role that tells remote edges to purge.
-func (f *purgeFlags) register(fs *flag.FlagSet, tellsEdges bool) {
-	if tellsEdges {
+// register adds --purge-secret, and --purge-edges and --purge-origins for a role that tells remote
+// caches to purge.
+func (f *purgeFlags) register(fs *flag.FlagSet, tellsCaches bool) {
+	if tellsCaches {
 		fs.StringVar(&f.edges, "purge-edges", "", "edges to purge when a lecture is deleted or replaced: URL[,URL...], e.g. http://edge-1:8082")
-		fs.StringVar(&f.secret, "purge-secret", "", "bearer secret the edges' --purge-secret expects (prefer the environment variable)")
+		fs.StringVar(&f.origins, "purge-origins", "", "origins to purge (their hot cache) before the edges, so that no edge refills from a stale origin: URL[,URL...], e.g. http://origin:8081")
+		fs.StringVar(&f.secret, "purge-secret", "", "bearer secret the edges' and origins' --purge-secret expects (prefer the environment variable)")
 		return
 	}
-	fs.StringVar(&f.secret, "purge-secret", "", "accept POST "+cdn.PurgePath+" with this bearer secret, from ingest's --purge-edges (prefer the environment variable). Empty: no purge endpoint")
+	fs.StringVar(&f.secret, "purge-secret", "", "accept POST "+purge.Path+" with this bearer secret, from ingest's --purge-edges or --purge-origins (prefer the environment variable). Empty: no purge endpoint")
 }
 
-// purger returns the purger for --purge-edges, or nil when none are given.
+// purger returns the purger for --purge-origins and --purge-edges, or nil when none are given. The
+// origins are told first and the edges after them: an edge purged first could refill from an origin
+// that still holds the object.
 func (f *purgeFlags) purger() (ingest.Purger, error) {
-	var edges []string
-	for e := range strings.SplitSeq(f.edges, ",") {
+	origins, err := purgeURLs("--purge-origins", f.origins, "an origin URL like http://origin:8081")
+	if err != nil {
+		return nil, err
+	}
+	edges, err := purgeURLs("--purge-edges", f.edges, "an edge URL like http://edge-1:8082")
+	if err != nil {
+		return nil, err
+	}
+	if len(edges)+len(origins) == 0 {
+		return nil, nil
+	}
+	if f.secret == "" {
+		return nil, errors.New("--purge-edges and --purge-origins need --purge-secret (or LECTERN_PURGE_SECRET), the secret the edges and origins were given")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var chain purge.Multi
+	if len(origins) > 0 {
+		chain = append(chain, purge.HTTPPurger{URLs: origins, Secret: f.secret, Role: "origin", Client: client})
+	}
+	if len(edges) > 0 {
+		chain = append(chain, cdn.HTTPPurger{Edges: edges, Secret: f.secret, Client: client})
+	}
+	return chain, nil
+}
+
+func purgeURLs(flagName, list, example string) ([]string, error) {
+	var out []string
+	for e := range strings.SplitSeq(list, ",") {
 		if e = strings.TrimSpace(e); e == "" {
 			continue
 		}
 		u, err := url.Parse(e)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("--purge-edges: %q is not an edge URL like http://edge-1:8082", e)
+			return nil, fmt.Errorf("%s: %q is not %s", flagName, e, example)
 		}
-		edges = append(edges, e)
+		out = append(out, e)
 	}
-	if len(edges) == 0 {
-		return nil, nil
+	return out, nil
+}
+
+// parseEdgeSecrets reads --edge-secrets: the credentials the origin accepts from edges, comma-separated
+// so that a rotation can list the old and the new one at once.
+func parseEdgeSecrets(list string) ([]string, error) {
+	var out []string
+	for sec := range strings.SplitSeq(list, ",") {
+		if sec = strings.TrimSpace(sec); sec == "" {
+			continue
+		}
+		if err := checkSecret(sec); err != nil {
+			return nil, fmt.Errorf("--edge-secrets: secret %d %v", len(out)+1, err)
+		}
+		if len(sec) < origin.MinEdgeSecretBytes {
+			return nil, fmt.Errorf("--edge-secrets: secret %d is %d bytes, want at least %d (e.g. openssl rand -base64 32)",
+				len(out)+1, len(sec), origin.MinEdgeSecretBytes)
+		}
+		out = append(out, sec)
 	}
-	if f.secret == "" {
-		return nil, errors.New("--purge-edges needs --purge-secret (or LECTERN_PURGE_SECRET), the secret the edges were given")
+	return out, nil
+}
+
+// checkSecret refuses what cannot travel in an Authorization header as typed.
+func checkSecret(sec string) error {
+	for _, c := range []byte(sec) {
+		if c <= ' ' || c >= 0x7f {
+			return errors.New("must be printable ASCII without spaces (e.g. openssl rand -base64 32)")
+		}
 	}
-	return cdn.HTTPPurger{Edges: edges, Secret: f.secret, Client: &http.Client{
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -170,33 +171,11 @@ func runOrigin(ctx context.Context, args []string, _, stderr io.Writer) error {
 	listenAddr := fs.String("listen", ":8081", "address to serve /hls/ from")
 	storage := fs.String("storage", "file://./data/objects", "object storage URL")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	log, err := parseRole(fs, args, logLevel, stderr)
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, *storage)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	ln, err := listen("listen", *listenAddr)
-	if err != nil {
-		return err
-	}
-	org := origin.New(origin.Config{Store: store, Logger: log})
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", metricsHandler(newRegistry(org.Collector())))
-	mux.Handle("/", org)
-	return serveUntilDone(ctx, log, defaultGrace, newServer("origin", ln, mux, log))
-}
-
-func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("edge", "edge --upstream URL [flags]", stderr)
-	listenAddr := fs.String("listen", ":8082", "address students (or child edges) connect to")
-	upstream := fs.String("upstream", "", "origin or parent edge URL, e.g. http://origin:8081 (required)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	memory := byteSize(256 << 20)
-	fs.Var(&memory, "memory", "memory cache size")
+	edgeSecrets := fs.String("edge-secrets", "", "bearer secrets edges present (their --origin-secret): SECRET[,SECRET...], each >= 16 bytes; list old and new while rotating (prefer the environment variable). Needed with --playback-keys. Empty: plain /hls/ is open")
+	hotMemory := byteSize(256 << 20)
+	fs.Var(&hotMemory, "hot-memory", "in-memory cache of the newest segments and playlists (0: none)")
+	maxReads := fs.Int("max-storage-reads", 64, "concurrent storage reads; beyond them requests queue briefly, then get 503")
+	queueTimeout := fs.Duration("queue-timeout", time.Second, "longest wait for a storage read slot before a 503 with Retry-After")
 	var pbf playbackFlags
 	pbf.register(fs, false)
 	var pf purgeFlags
@@ -209,12 +188,76 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	secrets, err := parseEdgeSecrets(*edgeSecrets)
+	if err != nil {
+		return err
+	}
+	if *maxReads <= 0 || *queueTimeout <= 0 {
+		return fmt.Errorf("--max-storage-reads %d, --queue-timeout %v: both must be positive", *maxReads, *queueTimeout)
+	}
+	if len(playbackKeys) > 0 && len(secrets) == 0 {
+		// origin.New says the same; saying it before storage is opened keeps a typo from waiting on S3.
+		return errors.New("--playback-keys needs --edge-secrets (or LECTERN_EDGE_SECRETS): edges fetch the unsigned /hls/ paths with one")
+	}
+	store, err := openStore(ctx, *storage)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	org, err := origin.New(origin.Config{Store: store, Logger: log, HotBytes: hotBytes(hotMemory),
+		MaxStorageReads: *maxReads, QueueTimeout: *queueTimeout,
+		PlaybackKeys: playbackKeys, EdgeSecrets: secrets, PurgeSecret: pf.secret})
+	if err != nil {
+		return err
+	}
+	ln, err := listen("listen", *listenAddr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metricsHandler(newRegistry(org.Collector())))
+	mux.Handle("/", org)
+	return serveUntilDone(ctx, log, defaultGrace, newServer("origin", ln, mux, log))
+}
+
+// hotBytes maps --hot-memory to origin.Config.HotBytes, where 0 means the default and a negative
+// value no hot cache.
+func hotBytes(b byteSize) int64 {
+	if b == 0 {
+		return -1
+	}
+	return int64(b)
+}
+
+func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("edge", "edge --upstream URL [flags]", stderr)
+	listenAddr := fs.String("listen", ":8082", "address students (or child edges) connect to")
+	upstream := fs.String("upstream", "", "origin or parent edge URL, e.g. http://origin:8081 (required)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	memory := byteSize(256 << 20)
+	fs.Var(&memory, "memory", "memory cache size")
+	originSecret := fs.String("origin-secret", "", "bearer secret this edge presents to its upstream on every request; one of the origin's --edge-secrets (prefer the environment variable)")
+	var pbf playbackFlags
+	pbf.register(fs, false)
+	var pf purgeFlags
+	pf.register(fs, false)
+	log, err := parseRole(fs, args, logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	playbackKeys, err := pbf.parse()
+	if err != nil {
+		return err
+	}
+	if err := checkSecret(*originSecret); err != nil {
+		return fmt.Errorf("--origin-secret %v", err)
+	}
 	u, err := url.Parse(*upstream)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--upstream %q: give the origin's URL, e.g. http://127.0.0.1:8081", *upstream)
 	}
 	edge, err := cdn.NewEdge(cdn.Config{Upstream: u, MemoryBytes: int64(memory), Logger: log,
-		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys})
+		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys, OriginSecret: *originSecret})
 	if err != nil {
 		return err
 	}

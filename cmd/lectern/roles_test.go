@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,7 +17,16 @@ import (
 // startRole runs one `lectern ROLE` process and waits for its /healthz.
 func startRole(t *testing.T, addr string, args ...string) {
 	t.Helper()
+	startRoleEnv(t, addr, nil, args...)
+}
+
+// startRoleEnv is startRole with extra LECTERN_* variables (secrets, as operators pass them).
+func startRoleEnv(t *testing.T, addr string, env []string, args ...string) {
+	t.Helper()
 	cmd := exec.Command(lecternBin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &lockedWriter{w: &stderr}
 	if err := cmd.Start(); err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"github.com/lectern/lectern/ingest"
 	"github.com/lectern/lectern/internal/catalog"
 	"github.com/lectern/lectern/internal/probe"
+	"github.com/lectern/lectern/internal/purge"
 	"github.com/lectern/lectern/origin"
 	"github.com/lectern/lectern/transcode"
 )
@@ -29,7 +32,7 @@ type serveFlags struct {
 	logLevel                                string
 	grace                                   time.Duration
 	jobs                                    jobFlags
-	edgeMemory, maxUpload                   byteSize
+	edgeMemory, hotMemory, maxUpload        byteSize
 	sample                                  bool
 	webhooks                                webhookFlags
 	uploads                                 uploadFlags
@@ -39,7 +42,7 @@ type serveFlags struct {
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f serveFlags
-	f.edgeMemory, f.maxUpload = 256<<20, 20<<30
+	f.edgeMemory, f.hotMemory, f.maxUpload = 256<<20, 256<<20, 20<<30
 	fs := newFlags("serve", "serve [flags]", stderr)
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "public address: pages, API, uploads, and the edge at /hls/")
 	fs.StringVar(&f.originListen, "origin-listen", "127.0.0.1:8081", "address of the origin the edge pulls from")
@@ -54,6 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.jobs.register(fs)
 	f.webhooks.register(fs)
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
+	fs.Var(&f.hotMemory, "hot-memory", "origin's in-memory cache of the newest segments and playlists (0: none)")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
 	f.uploads.register(fs, false)
 	f.playback.register(fs, true)
@@ -120,12 +124,36 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		originLn.Close()
 		return err
 	}
-	org := origin.New(origin.Config{Store: store, Logger: log.With("role", "origin")})
-	upstream := &url.URL{Scheme: "http", Host: originLn.Addr().String()}
-	edge, err := cdn.NewEdge(cdn.Config{Upstream: upstream, MemoryBytes: int64(f.edgeMemory), Logger: log.With("role", "edge"),
-		PurgeSecret: f.purge.secret, PlaybackKeys: playbackKeys})
+	// With signed playback the origin serves plain /hls/ only to edges, so its listener is no way
+	// around the tokens; the in-process edge gets a credential made for this run.
+	var edgeSecrets []string
+	if len(playbackKeys) > 0 {
+		sec, err := newEdgeSecret()
+		if err != nil {
+			return err
+		}
+		edgeSecrets = []string{sec}
+	}
+	org, err := origin.New(origin.Config{Store: store, Logger: log.With("role", "origin"), HotBytes: hotBytes(f.hotMemory),
+		PlaybackKeys: playbackKeys, EdgeSecrets: edgeSecrets})
 	if err != nil {
 		return err
+	}
+	upstream := &url.URL{Scheme: "http", Host: originLn.Addr().String()}
+	cfgEdge := cdn.Config{Upstream: upstream, MemoryBytes: int64(f.edgeMemory), Logger: log.With("role", "edge"),
+		PlaybackKeys: playbackKeys}
+	if len(edgeSecrets) > 0 {
+		cfgEdge.OriginSecret = edgeSecrets[0]
+	}
+	edge, err := cdn.NewEdge(cfgEdge)
+	if err != nil {
+		return err
+	}
+	// A purge, from ingest or from another ingest over HTTP, empties both caches, the origin's hot
+	// cache first: an edge purged first could refill from the origin before it is purged.
+	purgeBoth := func(target string) int {
+		n := org.Purge(target)
+		return n + edge.Purge(target)
 	}
 	locks, err := cat.Locks(0) // PostgreSQL only; nil means lock files
 	if err != nil {
@@ -139,7 +167,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Catalog: cat, Store: store, FFprobe: f.ffprobe, TempDir: filepath.Join(data, "tmp"),
 		MaxUploadBytes: int64(f.maxUpload), AssetsDir: f.assets, Logger: log.With("role", "ingest"),
 		UploadDir: f.uploads.dir, UploadTTL: f.uploads.ttl, MaxDuration: f.jobs.maxDuration,
-		PlaybackKeys: playbackKeys, PlaybackTTL: f.playback.ttl, Purger: cdn.LocalPurger{Edge: edge},
+		PlaybackKeys: playbackKeys, PlaybackTTL: f.playback.ttl, Purger: purge.Multi{purge.Local(org.Purge), cdn.LocalPurger{Edge: edge}},
 	})
 	if err != nil {
 		return err
@@ -155,7 +183,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Students' requests take the edge path, exactly as they would on a CDN node.
 	mux.Handle("/hls/", edge)
 	mux.Handle("/s/", edge)
-	mux.Handle(cdn.PurgePath, edge)
+	mux.Handle(purge.Path, purge.Handler(f.purge.secret, log.With("role", "edge"), "edge", purgeBoth))
 	mux.Handle("/metrics", metricsHandler(reg))
 	mux.HandleFunc("/healthz", healthz)
 	mux.Handle("/readyz", readyz(map[string]func(context.Context) error{"catalog": cat.Ping, "storage": store.Ping}))
@@ -239,6 +267,15 @@ func generateClip(ctx context.Context, ffmpeg, out string, d time.Duration) erro
 		return fmt.Errorf("generate sample with ffmpeg: %v: %s", err, b)
 	}
 	return nil
+}
+
+// newEdgeSecret returns a random credential for serve's in-process edge to present to its origin.
+func newEdgeSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("edge secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 func usageErr(err error) error {

@@ -12,7 +12,8 @@ import (
 
 // TestSignedPlaybackAndPurgeAcrossRoles runs the roles as separate processes with signed playback and
 // purging on: ingest mints playback URLs that both edges accept (and a real HLS client plays through
-// the relative URIs), plain /hls/ is refused, and deleting the lecture purges both edges.
+// the relative URIs), the edges fetch from the keyed origin with their credential, plain /hls/ is
+// refused, and deleting the lecture purges the origin, then both edges.
 func TestSignedPlaybackAndPurgeAcrossRoles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: starts lectern roles and transcodes")
@@ -23,17 +24,19 @@ func TestSignedPlaybackAndPurgeAcrossRoles(t *testing.T) {
 	const secret = "purge-s3cret"
 	ingestAddr, workerAddr, originAddr, edge1, edge2 := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 
-	startRole(t, originAddr, "origin", "--listen", originAddr, "--storage", store)
+	const edgeSecret = "edge-to-origin-0123456789abcdef"
+	startRoleEnv(t, originAddr, []string{"LECTERN_EDGE_SECRETS=" + edgeSecret}, "origin", "--listen", originAddr,
+		"--storage", store, "--playback-keys", keys, "--purge-secret", secret)
 	for _, addr := range []string{edge1, edge2} {
-		startRole(t, addr, "edge", "--listen", addr, "--upstream", "http://"+originAddr,
-			"--playback-keys", keys, "--purge-secret", secret)
+		startRoleEnv(t, addr, []string{"LECTERN_ORIGIN_SECRET=" + edgeSecret}, "edge", "--listen", addr,
+			"--upstream", "http://"+originAddr, "--playback-keys", keys, "--purge-secret", secret)
 	}
 	// Teacher first: the worker and ingest create the catalog on start as well.
 	token := addTeacher(t, db, "signed")
 	startRole(t, workerAddr, "worker", "--listen", workerAddr, "--db", db, "--storage", store, "--tmp", t.TempDir())
 	startRole(t, ingestAddr, "ingest", "--listen", ingestAddr, "--db", db, "--storage", store, "--tmp", t.TempDir(),
 		"--playback-base", "http://"+edge1, "--playback-keys", keys, "--playback-ttl", "1h",
-		"--purge-edges", "http://"+edge1+",http://"+edge2, "--purge-secret", secret)
+		"--purge-edges", "http://"+edge1+",http://"+edge2, "--purge-origins", "http://"+originAddr, "--purge-secret", secret)
 
 	lec := uploadClip(t, "http://"+ingestAddr, token, "Signed", 3)
 	waitReady(t, "http://"+ingestAddr, token, &lec)
@@ -75,10 +78,14 @@ func TestSignedPlaybackAndPurgeAcrossRoles(t *testing.T) {
 			t.Errorf("%s still serves the deleted lecture", edge)
 		}
 	}
+	// The origin was purged before the edges: its hot cache no longer has the lecture either.
+	if code := status(t, "http://"+originAddr+"/s/"+tok+master); code == 200 {
+		t.Error("the origin still serves the deleted lecture")
+	}
 }
 
 // TestServeSignedPlaybackAndPurge: serve with --playback-keys mints URLs its own edge accepts, refuses
-// plain /hls/, and a delete purges the in-process edge.
+// plain /hls/ at the edge and at the origin, and a delete purges the in-process edge.
 func TestServeSignedPlaybackAndPurge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: starts lectern and transcodes")
@@ -97,6 +104,14 @@ func TestServeSignedPlaybackAndPurge(t *testing.T) {
 	}
 	if code := status(t, s.base+plain); code != 403 {
 		t.Errorf("plain %s: %d, want 403", plain, code)
+	}
+	// The origin's own listener is no way around the tokens: only the in-process edge holds the
+	// credential serve made for this run.
+	if code := status(t, s.originBase+plain); code != 403 {
+		t.Errorf("plain %s on serve's origin listener: %d, want 403", plain, code)
+	}
+	if code := status(t, s.originBase+signed); code != 200 {
+		t.Errorf("signed URL on serve's origin listener: %d, want 200", code)
 	}
 	if strings.Contains(s.stderr.String(), strings.Split(signed, "/")[2]) {
 		t.Error("serve logged a playback token")

@@ -199,7 +199,9 @@ func (l Local) Purge(_ context.Context, target string) error {
 	return nil
 }
 
-// Multi tells every purger, even when some fail, and joins their errors.
+// Multi tells every purger in order, one after another, even when some fail, and joins their
+// errors. Order matters in a chain of caches: list the origin before the edges in front of it, or an
+// edge purged first could refill from an origin that still holds the object.
 type Multi []Purger
 
 func (m Multi) Purge(ctx context.Context, target string) error {

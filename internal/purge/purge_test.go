@@ -244,8 +244,15 @@ func TestLocalAndMulti(t *testing.T) {
 	if len(first.got()) != 1 || len(second.got()) != 1 {
 		t.Errorf("a failing member stopped the others: %v, %v", first.got(), second.got())
 	}
-	if err := (Multi{Local(first.purge), Local(second.purge)}).Purge(context.Background(), "/hls/b/x"); err != nil {
+	var order []string
+	in := func(name string) Local {
+		return func(string) int { order = append(order, name); return 0 }
+	}
+	if err := (Multi{in("origin"), Local(first.purge), in("edge"), Local(second.purge)}).Purge(context.Background(), "/hls/b/x"); err != nil {
 		t.Errorf("Multi: %v", err)
+	}
+	if strings.Join(order, " ") != "origin edge" {
+		t.Errorf("Multi told them in the order %v, want the order given", order)
 	}
 	if got := second.got(); len(got) != 2 || got[1] != "/hls/b/x" {
 		t.Errorf("second purger got %v", got)
