@@ -12,7 +12,7 @@ import (
 
 // urlHelp is appended to every URL error so the operator sees what a valid value looks like.
 const urlHelp = "valid storage URLs: file:///abs/path (or a bare path), " +
-	"s3://bucket?endpoint=host:port&region=us-east-1&secure=true&access_key=...&secret_key=...&create=true"
+	"s3://bucket?endpoint=host:port&region=us-east-1&secure=true&access_key=...&secret_key=...&create=true&timeout=10s&attempts=10"
 
 // Open returns a Bucket for rawURL; see the package documentation for the schemes. It checks that the
 // storage is usable before returning (the directory is writable, the S3 bucket exists or was created),

@@ -33,6 +33,8 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		{"s3://media?create=perhaps", `create="perhaps": want true or false`},
 		{"s3://media?timeout=soon", `timeout="soon"`},
 		{"s3://media?timeout=-1s", `timeout="-1s"`},
+		{"s3://media?attempts=0", `attempts="0"`},
+		{"s3://media?attempts=many", `attempts="many"`},
 		{"s3://media?endpont=x", `unknown parameter "endpont"`},
 		{"s3://media?endpoint=http://127.0.0.1:9000", "without scheme"},
 		{"s3://media?access_key=only", "must be given together"},
@@ -100,10 +102,10 @@ func TestParseS3URL(t *testing.T) {
 		{
 			name: "URL beats environment",
 			url: "s3://media?endpoint=127.0.0.1:9000&access_key=k&secret_key=s3cr3t&secure=false&create=true" +
-				"&timeout=2s&region=us-east-1",
+				"&timeout=2s&region=us-east-1&attempts=2",
 			getenv: withEnv,
 			want: s3Config{bucket: "media", endpoint: "127.0.0.1:9000", region: "us-east-1", secure: false,
-				create: true, timeout: 2 * time.Second, accessKey: "k", secretKey: "s3cr3t",
+				create: true, timeout: 2 * time.Second, attempts: 2, accessKey: "k", secretKey: "s3cr3t",
 				credSource: "URL access_key/secret_key"},
 			str: "s3://media?endpoint=127.0.0.1%3A9000&region=us-east-1&secure=false",
 		},

@@ -27,7 +27,7 @@ const (
 )
 
 // s3Params are the query parameters an s3:// URL accepts.
-const s3Params = "endpoint region secure create timeout access_key secret_key session_token"
+const s3Params = "endpoint region secure create timeout attempts access_key secret_key session_token"
 
 // s3Config is a parsed s3:// URL.
 type s3Config struct {
@@ -37,6 +37,7 @@ type s3Config struct {
 	secure   bool
 	create   bool
 	timeout  time.Duration // bound on the start-up bucket check
+	attempts int           // tries per request, counting the first; 0: the client's default (10)
 
 	accessKey, secretKey, sessionToken string
 	credSource                         string // for error messages: where the credentials came from
@@ -96,6 +97,11 @@ func parseS3URL(u *url.URL, getenv func(string) string) (s3Config, error) {
 			return bad("timeout=%q: want a positive duration such as 10s", v)
 		}
 	}
+	if v := q.Get("attempts"); v != "" {
+		if cfg.attempts, err = strconv.Atoi(v); err != nil || cfg.attempts < 1 || cfg.attempts > 20 {
+			return bad("attempts=%q: want tries per request from 1 (no retry) to 20", v)
+		}
+	}
 	cfg.accessKey, cfg.secretKey, cfg.sessionToken = q.Get("access_key"), q.Get("secret_key"), q.Get("session_token")
 	cfg.credSource = "URL access_key/secret_key"
 	if cfg.accessKey == "" && cfg.secretKey == "" {
@@ -146,6 +152,9 @@ func openS3(ctx context.Context, cfg s3Config) (*s3Driver, error) {
 		Secure:    cfg.secure,
 		Region:    cfg.region,
 		Transport: tr,
+		// A request-serving role (the origin) wants a failing store to fail fast rather than retry a
+		// refused connection for seconds; batch roles keep the client's persistent default.
+		MaxRetries: cfg.attempts,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("objstore: %s: %w", cfg, err)
