@@ -68,7 +68,8 @@
 // any query string), for ingest when a lecture is deleted or replaced. Remote edges accept it as
 // POST /_lectern/purge with Authorization: Bearer Config.PurgeSecret and a JSON body
 // {"prefix": "/hls/ID/"} or {"path": "/hls/ID/v1/master.m3u8"}, answering {"purged": N}; with no
-// secret configured the endpoint is 404. [HTTPPurger] and [LocalPurger] are the [Purger]s ingest calls.
+// secret configured the endpoint is 404. The protocol lives in package internal/purge, which the
+// origin serves too. [HTTPPurger] and [LocalPurger] are the [Purger]s ingest calls.
 // A purge also detaches fills in flight for its keys: what they fetched is still handed to the
 // requests already waiting, but never stored, and later requests start a new fill.
 //

@@ -24,7 +24,7 @@ type playbackFlags struct {
 
 // register adds --playback-keys, and --playback-ttl when this role mints playback URLs.
 func (f *playbackFlags) register(fs *flag.FlagSet, mints bool) {
-	fs.StringVar(&f.keys, "playback-keys", "", "sign playback URLs: KEYID:SECRET[,KEYID:SECRET...], secrets base64 or hex of >= 16 bytes; the first signs, all verify (give every edge and ingest the same; prefer the environment variable). Empty: unsigned /hls/ URLs")
+	fs.StringVar(&f.keys, "playback-keys", "", "sign playback URLs: KEYID:SECRET[,KEYID:SECRET...], secrets base64 or hex of >= 16 bytes; the first signs, all verify (give every edge, origin and ingest the same; prefer the environment variable). Empty: unsigned /hls/ URLs")
 	if mints {
 		fs.DurationVar(&f.ttl, "playback-ttl", 6*time.Hour, "how long a signed playback URL works")
 	}
