@@ -18,7 +18,9 @@
 #   bench/origin-hit.sh [--write]
 # Environment: CONNS (32) and SECS (5): wrk -t1 -cCONNS -dSECSs for every server; LECTERN (a prebuilt
 # binary instead of `go build`); ANCHORS (the anchor script); RATE_1080 / RATE_360 (x264 bitrates that
-# put the segments near 400 KB / 80 KB); IDLE_WAIT (longest wait for an idle machine first, 30 s).
+# put the segments near 400 KB / 80 KB); IDLE_WAIT (longest wait for an idle machine first, 30 s);
+# NOHOT (1: a second pass of the anchor script against `lectern origin --hot-memory 0` on 18085, every
+# hit a storage read that the file driver answers with sendfile, as a yardstick for the hot cache; 0: skip).
 set -euo pipefail
 
 section="## Origin hot-cache hits vs nginx sendfile"
@@ -36,6 +38,8 @@ conns=${CONNS:-32}
 secs=${SECS:-5}
 export CONNS=$conns SECS=$secs
 port=18084
+port2=18085
+nohot=${NOHOT:-1}
 lecture=benchoriginlect2 # a catalog-style id: 16 characters of [a-z2-7]
 
 say() { echo "origin-bench: $*" >&2; }
@@ -46,17 +50,18 @@ need_debs "nginx:command -v nginx" "varnish:command -v varnishd" "wrk:command -v
   "ffmpeg:command -v ffmpeg" "curl:command -v curl"
 command -v python3 >/dev/null || die "python3 is required (metrics and arithmetic)"
 [ -f "$anchors" ] || die "$anchors not found"
-for p in 18080 18081 18082 $port; do
+for p in 18080 18081 18082 $port $port2; do
   ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || die "127.0.0.1:$p is in use (another benchmark running?)"
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lectern-origin-bench.XXXXXX")
 chmod 755 "$work" # nginx reads the store
-origin_pid="" sampler_pid=""
+origin_pid="" nohot_pid="" sampler_pid=""
 cleanup() {
   set +e
   [ -z "$sampler_pid" ] || kill "$sampler_pid" 2>/dev/null
   [ -z "$origin_pid" ] || kill "$origin_pid" 2>/dev/null
+  [ -z "$nohot_pid" ] || kill "$nohot_pid" 2>/dev/null
   wait 2>/dev/null
   rm -rf "$work"
 }
@@ -108,21 +113,30 @@ paths="$seg1080 $seg360 $playlist"
 size() { stat -c %s "$store$1"; }
 say "objects: $seg1080 $(size "$seg1080") B, $seg360 $(size "$seg360") B, $playlist $(size "$playlist") B"
 
-# --- the origin ---
-"$lectern" origin --listen "127.0.0.1:$port" --storage "file://$store" --log-level warn >"$work/origin.log" 2>&1 &
-origin_pid=$!
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 "$origin_pid" 2>/dev/null || { cat "$work/origin.log" >&2; die "lectern origin exited"; }
-  sleep 0.1
-done
+# --- the origins ---
+start_origin() { # PORT FLAGS...: starts lectern origin on PORT, sets started_pid, warms and checks every object
+  local p=$1 code; shift
+  "$lectern" origin --listen "127.0.0.1:$p" --storage "file://$store" --log-level warn "$@" >"$work/origin-$p.log" 2>&1 &
+  started_pid=$!
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break
+    kill -0 "$started_pid" 2>/dev/null || { cat "$work/origin-$p.log" >&2; die "lectern origin exited"; }
+    sleep 0.1
+  done
+  # Warm: one request per object fills the hot cache; the body must be the stored file, byte for byte.
+  for path in $paths; do
+    code=$(curl -s -o "$work/body" -w '%{http_code}' "http://127.0.0.1:$p$path")
+    [ "$code" = 200 ] || { cat "$work/origin-$p.log" >&2; die "origin: GET $path -> $code"; }
+    cmp -s "$work/body" "$store$path" || die "origin: GET $path returned other bytes than the stored file"
+  done
+}
+start_origin "$port"
+origin_pid=$started_pid
+if [ "$nohot" = 1 ]; then
+  start_origin "$port2" --hot-memory 0
+  nohot_pid=$started_pid
+fi
 base=http://127.0.0.1:$port
-# Warm: one request per object fills the hot cache; the body must be the stored file, byte for byte.
-for p in $paths; do
-  code=$(curl -s -o "$work/body" -w '%{http_code}' "$base$p")
-  [ "$code" = 200 ] || { cat "$work/origin.log" >&2; die "origin: GET $p -> $code"; }
-  cmp -s "$work/body" "$store$p" || die "origin: GET $p returned other bytes than the stored file"
-done
 curl -s -D - -o /dev/null "$base$seg1080" | tr -d '\r' | sed '/^$/d' >"$work/headers"
 
 metrics() { curl -fsS "$base/metrics" | grep '^lectern_origin_' || true; }
@@ -178,7 +192,7 @@ PY
 # others FILE_BEFORE FILE_AFTER: CPU seconds used meanwhile by processes that are not part of the
 # benchmark (the servers, wrk, this script), and the top three of them.
 others() {
-  python3 - "$1" "$2" "$hz" "$origin_pid" <<'PY'
+  python3 - "$1" "$2" "$hz" "$origin_pid,$nohot_pid" <<'PY'
 import sys
 def load(p):
     d = {}
@@ -190,7 +204,7 @@ a, b, hz = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
 ours = {"nginx", "varnishd", "cache-main", "wrk", "lectern", "bash", "curl", "sleep", "awk", "sed", "python3", "cat", "paste"}
 use = {}
 for k, (comm, t) in b.items():
-    if comm in ours or k.split(":")[0] == sys.argv[4]:
+    if comm in ours or k.split(":")[0] in sys.argv[4].split(","):
         continue
     d = t - a.get(k, (comm, 0))[1]
     if d > 0:
@@ -217,11 +231,16 @@ cpu_snapshot "$work/cpu.before"
 t0=$SECONDS
 say "running $anchors (wrk -t1 -c$conns -d${secs}s per server and object)"
 OURS=$base PATHS="$paths" bash "$anchors" "$store" | tee "$work/anchors.out" >&2
-elapsed=$((SECONDS - t0))
-cpu_snapshot "$work/cpu.after"
 metrics >"$work/metrics.after"
 hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$origin_pid/status")
 kill "$sampler_pid" 2>/dev/null; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""
+if [ "$nohot" = 1 ]; then
+  say "second pass: the origin without its hot cache (--hot-memory 0) on $port2"
+  OURS=http://127.0.0.1:$port2 PATHS="$paths" bash "$anchors" "$store" | tee "$work/anchors2.out" >&2
+  nohot_reads=$(curl -fsS "http://127.0.0.1:$port2/metrics" | awk '$1 == "lectern_origin_storage_reads_total" { printf "%.0f", $2 }')
+fi
+elapsed=$((SECONDS - t0))
+cpu_snapshot "$work/cpu.after"
 read -r others_cpu others_top < <(others "$work/cpu.before" "$work/cpu.after")
 
 # RSS under load: median and max of the busy samples, in MiB.
@@ -240,17 +259,40 @@ PY
 )
 
 # --- report ---
-# result PATH SERVER FIELD: from the anchor script's "PATH SERVER [CODE] req/s,transfer: R T" lines;
-# FIELD 1 req/s, 2 transfer/s, 3 status code.
+# result PATH SERVER FIELD [PASS]: from the anchor script's "PATH SERVER [CODE] req/s,transfer: R T"
+# lines of pass 1 (default) or 2; FIELD 1 req/s, 2 transfer/s, 3 status code.
 result() {
+  local out=$work/anchors.out
+  [ "${4:-1}" = 2 ] && out=$work/anchors2.out
   awk -v p="$1" -v s="$2" -v f="$3" '$1 == p && $2 == s {
-    if (f == 3) { gsub(/[][]/, "", $3); print $3 } else print $(4 + f) }' "$work/anchors.out"
+    if (f == 3) { gsub(/[][]/, "", $3); print $3 } else print $(4 + f) }' "$out"
 }
-reqs() { local r; r=$(result "$1" "$2" 1); printf '%.0f' "${r:-0}"; }
-ratio() { python3 -c "a, b = $(reqs "$1" ours), $(reqs "$1" nginx-files); print(format(a / b, '.2f') if b else '-')"; }
-cell() { echo "$(reqs "$1" "$2") ($(result "$1" "$2" 2)/s)"; }
+reqs() { local r; r=$(result "$1" "$2" 1 "${3:-1}"); printf '%.0f' "${r:-0}"; } # PATH SERVER [PASS]
+div() { python3 -c "a, b = $1, $2; print(format(a / b, '.2f') if b else '-')"; }
+ratio() { div "$(reqs "$1" ours "${2:-1}")" "$(reqs "$1" nginx-files "${2:-1}")"; } # PATH [PASS]: ours / nginx files
+cell() { echo "$(reqs "$1" "$2" "${3:-1}") ($(result "$1" "$2" 2 "${3:-1}")/s)"; } # PATH SERVER [PASS]
 codes() { # every status the anchors saw, to catch a server that answered errors fast
-  awk '$4 == "req/s,transfer:" { gsub(/[][]/, "", $3); print $3 }' "$work/anchors.out" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }'
+  cat "$work"/anchors*.out | awk '$4 == "req/s,transfer:" { gsub(/[][]/, "", $3); print $3 }' | sort | uniq -c |
+    awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }'
+}
+row2() { # LABEL PATH: the second pass
+  printf '| %s | %s | %s | %sx | %sx |\n' "$1" "$(cell "$2" nginx-files 2)" "$(cell "$2" ours 2)" "$(ratio "$2" 2)" \
+    "$(div "$(reqs "$2" ours)" "$(reqs "$2" ours 2)")"
+}
+nohot_table() {
+  [ "$nohot" = 1 ] || return 0
+  cat <<EOF
+
+A second pass right after the first: the same anchor run with \`lectern origin --hot-memory 0\` as ours (every
+hit a storage read, $nohot_reads in all, which the file driver answers with sendfile from the page cache),
+the yardstick for what the hot cache adds. Requests per second (transfer per second):
+
+| object | nginx files (2nd pass) | origin, no hot cache | no-hot/nginx | hot (1st pass) / no-hot |
+|---|---|---|---|---|
+$(row2 "1080p segment" "$seg1080")
+$(row2 "360p segment" "$seg360")
+$(row2 "media playlist" "$playlist")
+EOF
 }
 row() { # LABEL PATH
   printf '| %s | %s | %s | %s | %sx | %s | %s |\n' "$1" "$(size "$2")" "$(cell "$2" nginx-files)" "$(cell "$2" ours)" \
@@ -268,7 +310,7 @@ cores=$(nproc)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 others_note="the machine was otherwise idle (other processes used $others_cpu CPU s during the ${elapsed} s run)"
-python3 -c "import sys; sys.exit(0 if $others_cpu < 2 else 1)" ||
+python3 -c "import sys; sys.exit(0 if $others_cpu < max(2, 0.03 * $elapsed) else 1)" ||
   others_note="**other work was running**: other processes used $others_cpu CPU s during the ${elapsed} s run ($others_top); compare within the run only"
 
 report() {
@@ -304,8 +346,11 @@ $(row "media playlist \`v1/1080p/index.m3u8\`" "$playlist")
 The origin's memory (from /proc, sampled every 0.2 s): RSS ${rss_idle:+$((rss_idle / 1024)) MiB after warm-up, }${rss_med} MiB median and ${rss_max} MiB max
 under load ($rss_n samples taken while it used at least a third of a core), peak (VmHWM) $((hwm / 1024)) MiB.
 
+$(nohot_table)
+
 Reading: on hot-cache hits the origin serves the 1080p segment at $(ratio "$seg1080")x nginx's req/s, the 360p
-segment at $(ratio "$seg360")x and the playlist at $(ratio "$playlist")x, with ${rss_max} MiB resident at most under load.
+segment at $(ratio "$seg360")x and the playlist at $(ratio "$playlist")x, with ${rss_max} MiB resident at most under load.$(
+  [ "$nohot" = 1 ] && printf '\n%s' "Without the hot cache (second pass) the same origin reached $(ratio "$seg1080" 2)x, $(ratio "$seg360" 2)x and $(ratio "$playlist" 2)x of that pass's nginx.")
 
 Response headers of the 1080p segment from the origin:
 
@@ -314,7 +359,7 @@ $(cat "$work/headers")
 \`\`\`
 EOF
 }
-report >"$work/report.md"
+report | cat -s >"$work/report.md"
 cat "$work/report.md"
 say "lectern_origin_* metrics after the run:"
 sed 's/^/  /' "$work/metrics.after" >&2
