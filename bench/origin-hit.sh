@@ -19,8 +19,8 @@
 # Environment: CONNS (32) and SECS (5): wrk -t1 -cCONNS -dSECSs for every server; LECTERN (a prebuilt
 # binary instead of `go build`); ANCHORS (the anchor script); RATE_1080 / RATE_360 (x264 bitrates that
 # put the segments near 400 KB / 80 KB); IDLE_WAIT (longest wait for an idle machine first, 30 s);
-# NOHOT (1: a second pass of the anchor script against `lectern origin --hot-memory 0` on 18085, every
-# hit a storage read that the file driver answers with sendfile, as a yardstick for the hot cache; 0: skip).
+# NOHOT (1: a second pass of the anchor script against `lectern origin --hot-memory 0` on 18085, where
+# every request is a miss served by a fill from storage, as a yardstick for the hot cache; 0: skip).
 set -euo pipefail
 
 section="## Origin hot-cache hits vs nginx sendfile"
@@ -69,7 +69,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build (not measured) ---
-lectern_version=$(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)
+# What is built: the commit, "-dirty" when the tree has changes outside docs/ (--write edits docs/).
+lectern_version=$(cd "$root" && { git describe --always 2>/dev/null || echo unknown; })
+(cd "$root" && git diff --quiet HEAD -- . ':!docs' 2>/dev/null) || lectern_version=$lectern_version-dirty
 if [ -n "${LECTERN:-}" ]; then
   lectern=$LECTERN
   lectern_version=$("$lectern" version | awk '{ print $2 }') # what that binary was built from
@@ -237,7 +239,9 @@ kill "$sampler_pid" 2>/dev/null; wait "$sampler_pid" 2>/dev/null || true; sample
 if [ "$nohot" = 1 ]; then
   say "second pass: the origin without its hot cache (--hot-memory 0) on $port2"
   OURS=http://127.0.0.1:$port2 PATHS="$paths" bash "$anchors" "$store" | tee "$work/anchors2.out" >&2
-  nohot_reads=$(curl -fsS "http://127.0.0.1:$port2/metrics" | awk '$1 == "lectern_origin_storage_reads_total" { printf "%.0f", $2 }')
+  curl -fsS "http://127.0.0.1:$port2/metrics" | grep '^lectern_origin_' >"$work/metrics.nohot" || true
+  nohot_reads=$(msum "$work/metrics.nohot" lectern_origin_storage_reads_total)
+  nohot_collapsed=$(msum "$work/metrics.nohot" lectern_origin_collapsed_total)
 fi
 elapsed=$((SECONDS - t0))
 cpu_snapshot "$work/cpu.after"
@@ -283,9 +287,10 @@ nohot_table() {
   [ "$nohot" = 1 ] || return 0
   cat <<EOF
 
-A second pass right after the first: the same anchor run with \`lectern origin --hot-memory 0\` as ours (every
-hit a storage read, $nohot_reads in all, which the file driver answers with sendfile from the page cache),
-the yardstick for what the hot cache adds. Requests per second (transfer per second):
+A second pass right after the first: the same anchor run with \`lectern origin --hot-memory 0\` as ours, where
+every GET is a miss served by a fill (a storage read through the file driver, the body streamed through
+memory to the requests collapsed onto it): ${nohot_reads:-?} storage reads, ${nohot_collapsed:-?} collapsed requests. The
+yardstick for what the hot cache adds. Requests per second (transfer per second):
 
 | object | nginx files (2nd pass) | origin, no hot cache | no-hot/nginx | hot (1st pass) / no-hot |
 |---|---|---|---|---|
