@@ -50,6 +50,6 @@ bench-transcode:
 bench-upload:
 	bash bench/upload.sh --write
 
-## bench-origin: the origin's hot-cache hits vs nginx sendfile (loopback, ~1 min); writes docs/benchmarks.md
+## bench-origin: the origin's hot-cache hits vs nginx sendfile (loopback, ~2.5 min); writes docs/benchmarks.md
 bench-origin:
 	bash bench/origin-hit.sh --write
