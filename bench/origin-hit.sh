@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Hot-cache hits of `lectern origin` against nginx serving the same files from disk with sendfile, side by
-# side in one run on loopback, bounded in time (about a minute of load).
+# side in one run on loopback, bounded in time (about two minutes of load with the defaults; the whole
+# script takes about 2.5 minutes).
 #
 # A short two-rung lecture (1080p and 360p fMP4 HLS, 6 s segments like the transcoder's) is made with
 # ffmpeg and published to a file store with objstore's PutFile and the transcoder's content types
