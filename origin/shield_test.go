@@ -66,7 +66,7 @@ func (g *gatedStore) List(ctx context.Context, prefix string) ([]objstore.Attrs,
 }
 
 // shieldBucket opens a file bucket, or with s3 a bucket on the test MinIO, holding objects.
-func shieldBucket(t *testing.T, s3 bool, objects map[string][]byte) *objstore.Bucket {
+func shieldBucket(t testing.TB, s3 bool, objects map[string][]byte) *objstore.Bucket {
 	t.Helper()
 	ctx := context.Background()
 	url := "file://" + t.TempDir()
