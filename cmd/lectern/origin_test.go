@@ -177,3 +177,18 @@ func do(t *testing.T, method, url string, kv ...string) reply {
 	}
 	return reply{resp.StatusCode, resp.Header, b}
 }
+
+// The origin turns an s3:// URL without attempts= into one with two tries per request, and leaves
+// everything else as it was given.
+func TestOriginStorageFailsFast(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"s3://media?endpoint=127.0.0.1:9000&secure=false", "s3://media?attempts=2&endpoint=127.0.0.1%3A9000&secure=false"},
+		{"s3://media?endpoint=minio:9000&attempts=5", "s3://media?endpoint=minio:9000&attempts=5"},
+		{"file:///data/objects", "file:///data/objects"},
+		{"./data/objects", "./data/objects"},
+	} {
+		if got := failFast(tc.in); got != tc.want {
+			t.Errorf("failFast(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

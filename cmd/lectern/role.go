@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -114,6 +115,20 @@ func openStore(ctx context.Context, rawURL string) (*objstore.Bucket, error) {
 		return nil, fmt.Errorf("storage %s: %w (fix --storage)", redactURL(rawURL), err)
 	}
 	return b, nil
+}
+
+// failFast gives an s3:// URL without attempts= two tries per request: a role that answers requests
+// (the origin) should turn a storage outage into a quick 503 rather than wait out the S3 client's ten
+// tries. Other URLs, and URLs that say attempts=, are returned as they are.
+func failFast(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "s3" || u.Query().Has("attempts") {
+		return rawURL
+	}
+	q := u.Query()
+	q.Set("attempts", "2")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func openCatalog(ctx context.Context, rawURL string, opts catalog.Options) (*catalog.Catalog, error) {

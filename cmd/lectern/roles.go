@@ -169,7 +169,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 func runOrigin(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlags("origin", "origin [flags]", stderr)
 	listenAddr := fs.String("listen", ":8081", "address to serve /hls/ from")
-	storage := fs.String("storage", "file://./data/objects", "object storage URL")
+	storage := fs.String("storage", "file://./data/objects", "object storage URL (an s3:// URL without attempts= gets attempts=2: an outage answers 503 quickly)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	edgeSecrets := fs.String("edge-secrets", "", "bearer secrets edges present (their --origin-secret): SECRET[,SECRET...], each >= 16 bytes; list old and new while rotating (prefer the environment variable). Needed with --playback-keys. Empty: plain /hls/ is open")
 	hotMemory := byteSize(256 << 20)
@@ -199,7 +199,7 @@ func runOrigin(ctx context.Context, args []string, _, stderr io.Writer) error {
 		// origin.New says the same; saying it before storage is opened keeps a typo from waiting on S3.
 		return errors.New("--playback-keys needs --edge-secrets (or LECTERN_EDGE_SECRETS): edges fetch the unsigned /hls/ paths with one")
 	}
-	store, err := openStore(ctx, *storage)
+	store, err := openStore(ctx, failFast(*storage))
 	if err != nil {
 		return err
 	}
