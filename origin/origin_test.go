@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/lectern/lectern/internal/objstore"
 	"github.com/lectern/lectern/internal/testenv"
+	"github.com/lectern/lectern/transcode"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -55,25 +55,11 @@ var testObjects = map[string][]byte{
 	"sources/abc/up1":                   sourceBytes,
 }
 
-// workerPutOptions mirrors transcode/publish.go putOptions: the content types the worker stores.
+// workerPutOptions returns what the worker stores with key (transcode.ObjectOptions of the name
+// inside the version), so the tests see the content types players will see.
 func workerPutOptions(key string) objstore.PutOptions {
-	ct := "application/octet-stream"
-	switch path.Ext(key) {
-	case ".m3u8":
-		ct = "application/vnd.apple.mpegurl"
-	case ".m4s":
-		ct = "video/iso.segment"
-	case ".mp4":
-		ct = "video/mp4"
-	case ".vtt":
-		ct = "text/vtt; charset=utf-8"
-	case ".jpg":
-		ct = "image/jpeg"
-	}
-	if !strings.HasPrefix(key, "hls/") {
-		return objstore.PutOptions{ContentType: "video/mp4"}
-	}
-	return objstore.PutOptions{ContentType: ct, CacheControl: "public, max-age=31536000, immutable"}
+	parts := strings.SplitN(key, "/", 4) // hls, lecture, version, name
+	return transcode.ObjectOptions(parts[len(parts)-1])
 }
 
 // eachStore runs f against a fresh file bucket and a fresh bucket on the test MinIO, both holding

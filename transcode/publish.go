@@ -23,8 +23,9 @@ func VersionPrefix(lectureID string, version int) string {
 	return fmt.Sprintf("hls/%s/v%d/", lectureID, version)
 }
 
-// putOptions returns the content type and caching of an object by its name in the HLS tree.
-func putOptions(name string) objstore.PutOptions {
+// ObjectOptions returns the content type and caching of an object by its name in the version tree
+// (e.g. "720p/seg_00001.m4s", "audio/init.mp4"): what every publisher of HLS objects must store.
+func ObjectOptions(name string) objstore.PutOptions {
 	ct := "application/octet-stream"
 	switch path.Ext(name) {
 	case ".m3u8":
@@ -47,10 +48,10 @@ func putOptions(name string) objstore.PutOptions {
 // audioName is the directory-name prefix of audio renditions ("audio", "audio-48k").
 const audioName = "audio"
 
-// publishStage orders uploads so that nothing refers to an object that is not stored yet: media
+// PublishStage orders uploads so that nothing refers to an object that is not stored yet: media
 // (init sections, segments), then media playlists, then the master. A player (or a cache) that finds
 // the master early finds everything it points to.
-func publishStage(name string) int {
+func PublishStage(name string) int {
 	switch {
 	case name == MasterName:
 		return 2
@@ -68,7 +69,7 @@ func publishStage(name string) int {
 func publish(ctx context.Context, store Store, prefix, outDir string, objects []string, concurrency int) (int64, error) {
 	var stages [3][]string
 	for _, o := range objects {
-		s := publishStage(o)
+		s := PublishStage(o)
 		stages[s] = append(stages[s], o)
 	}
 	var uploaded atomic.Int64
@@ -78,7 +79,7 @@ func publish(ctx context.Context, store Store, prefix, outDir string, objects []
 		for _, name := range stage {
 			g.Go(func() error {
 				file := filepath.Join(outDir, filepath.FromSlash(name))
-				if err := store.PutFile(gctx, path.Join(prefix, name), file, putOptions(name)); err != nil {
+				if err := store.PutFile(gctx, path.Join(prefix, name), file, ObjectOptions(name)); err != nil {
 					return fmt.Errorf("transcode: upload %s: %w", name, err)
 				}
 				if n, err := fileSize(file); err == nil {

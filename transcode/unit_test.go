@@ -342,7 +342,7 @@ func TestPutOptions(t *testing.T) {
 		"720p/seg_00001.m4s":  "video/iso.segment",
 		"audio/seg_00001.m4s": "video/iso.segment",
 	} {
-		o := putOptions(name)
+		o := ObjectOptions(name)
 		if o.ContentType != want || o.CacheControl != "public, max-age=31536000, immutable" {
 			t.Errorf("%s: %+v", name, o)
 		}

@@ -216,7 +216,7 @@ func TestWorkerPublishes(t *testing.T) {
 		if !strings.HasPrefix(k, "hls/lec1/v3/") {
 			t.Errorf("key outside the version prefix: %s", k)
 		}
-		s := publishStage(strings.TrimPrefix(k, "hls/lec1/v3/"))
+		s := PublishStage(strings.TrimPrefix(k, "hls/lec1/v3/"))
 		if s < stage {
 			t.Errorf("%s uploaded after a later stage", k)
 		}
@@ -255,7 +255,7 @@ func TestWorkerPublishes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.CacheControl != cacheControl || a.ContentType != putOptions(dir+key).ContentType {
+			if a.CacheControl != cacheControl || a.ContentType != ObjectOptions(dir+key).ContentType {
 				t.Errorf("%s%s attrs %+v", dir, key, a)
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/lectern/lectern/internal/objstore"
+	"github.com/lectern/lectern/transcode"
 )
 
 func main() {
@@ -38,39 +39,6 @@ func main() {
 	if err := run(*storage, strings.Trim(*prefix, "/"), flag.Arg(0)); err != nil {
 		fmt.Fprintln(os.Stderr, "puthls:", err)
 		os.Exit(1)
-	}
-}
-
-// putOptions mirrors transcode/publish.go's putOptions.
-func putOptions(name string) objstore.PutOptions {
-	ct := "application/octet-stream"
-	switch path.Ext(name) {
-	case ".m3u8":
-		ct = "application/vnd.apple.mpegurl"
-	case ".m4s":
-		ct = "video/iso.segment"
-	case ".mp4":
-		ct = "video/mp4"
-		if strings.HasPrefix(name, "audio") {
-			ct = "audio/mp4"
-		}
-	case ".vtt":
-		ct = "text/vtt; charset=utf-8"
-	case ".jpg":
-		ct = "image/jpeg"
-	}
-	return objstore.PutOptions{ContentType: ct, CacheControl: "public, max-age=31536000, immutable"}
-}
-
-// stage mirrors transcode/publish.go's publishStage: media, media playlists, master.
-func stage(name string) int {
-	switch {
-	case name == "master.m3u8":
-		return 2
-	case strings.HasSuffix(name, ".m3u8"):
-		return 1
-	default:
-		return 0
 	}
 }
 
@@ -96,11 +64,11 @@ func run(storage, prefix, dir string) error {
 	if err != nil {
 		return err
 	}
-	slices.SortStableFunc(names, func(a, b string) int { return stage(a) - stage(b) })
+	slices.SortStableFunc(names, func(a, b string) int { return transcode.PublishStage(a) - transcode.PublishStage(b) })
 	for _, name := range names {
 		file := filepath.Join(dir, filepath.FromSlash(name))
 		key := path.Join(prefix, name)
-		if err := store.PutFile(ctx, key, file, putOptions(name)); err != nil {
+		if err := store.PutFile(ctx, key, file, transcode.ObjectOptions(name)); err != nil {
 			return err
 		}
 		fi, err := os.Stat(file)
