@@ -80,13 +80,19 @@ func eachStore(t *testing.T, f func(t *testing.T, b *objstore.Bucket)) {
 
 func openStore(t testing.TB, url string) *objstore.Bucket {
 	t.Helper()
+	return openBucket(t, url, testObjects)
+}
+
+// openBucket opens url and stores objects in it with the worker's content types.
+func openBucket(t testing.TB, url string, objects map[string][]byte) *objstore.Bucket {
+	t.Helper()
 	ctx := context.Background()
 	b, err := objstore.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	for key, data := range testObjects {
+	for key, data := range objects {
 		if err := b.PutBytes(ctx, key, data, workerPutOptions(key)); err != nil {
 			t.Fatalf("put %s: %v", key, err)
 		}

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,36 +66,11 @@ func (g *gatedStore) List(ctx context.Context, prefix string) ([]objstore.Attrs,
 // shieldBucket opens a file bucket, or with s3 a bucket on the test MinIO, holding objects.
 func shieldBucket(t testing.TB, s3 bool, objects map[string][]byte) *objstore.Bucket {
 	t.Helper()
-	ctx := context.Background()
 	url := "file://" + t.TempDir()
 	if s3 {
 		url = testenv.S3URL(t)
 	}
-	b, err := objstore.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	for k, v := range objects {
-		if err := b.PutBytes(ctx, k, v, objstore.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b
-}
-
-func newShield(t *testing.T, cfg Config) (*httptest.Server, *Server) {
-	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	return ts, srv
+	return openBucket(t, url, objects)
 }
 
 func get(t *testing.T, client *http.Client, url string) (*http.Response, []byte) {
@@ -143,7 +116,7 @@ func TestThunderingHerdOneStorageRead(t *testing.T) {
 			seg := randomish(400 << 10)
 			key := "hls/herd1/v1/1080p/seg_00001.m4s"
 			store := &gatedStore{Store: shieldBucket(t, s3, map[string][]byte{key: seg}), gate: make(chan struct{})}
-			ts, srv := newShield(t, Config{Store: store})
+			ts, srv := newOrigin(t, Config{Store: store})
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
 			defer client.CloseIdleConnections()
 
@@ -221,7 +194,7 @@ func TestCollapsedRequestsStreamAsBytesArrive(t *testing.T) {
 		body: func(rc io.ReadCloser) io.ReadCloser {
 			return &stallingBody{ReadCloser: rc, first: 100 << 10, release: release}
 		}}
-	ts, srv := newShield(t, Config{Store: store})
+	ts, srv := newOrigin(t, Config{Store: store})
 
 	// The leader's client gives up after the headers.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -270,7 +243,7 @@ func TestMissingObjectsAreRememberedBriefly(t *testing.T) {
 	b := shieldBucket(t, false, nil)
 	var now atomic.Int64
 	now.Store(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC).UnixNano())
-	ts, srv := newShield(t, Config{Store: b, Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	ts, srv := newOrigin(t, Config{Store: b, Now: func() time.Time { return time.Unix(0, now.Load()) }})
 	for range 50 {
 		resp, _ := get(t, http.DefaultClient, ts.URL+"/"+key)
 		if resp.StatusCode != 404 || resp.Header.Get("Cache-Control") != "public, max-age=10" {
@@ -294,7 +267,7 @@ func TestPurgeDropsHotObjects(t *testing.T) {
 	key := "hls/purge1/v1/720p/seg_00001.m4s"
 	other := "hls/keep1/v1/720p/seg_00001.m4s"
 	b := shieldBucket(t, false, map[string][]byte{key: []byte("purged"), other: []byte("kept")})
-	ts, srv := newShield(t, Config{Store: b, PurgeSecret: "purge-secret-0123456789"})
+	ts, srv := newOrigin(t, Config{Store: b, PurgeSecret: "purge-secret-0123456789"})
 	get(t, http.DefaultClient, ts.URL+"/"+key)
 	get(t, http.DefaultClient, ts.URL+"/"+other)
 	ctx := context.Background()
@@ -335,7 +308,7 @@ func TestOverloadAnswers503AndKeepsServingHits(t *testing.T) {
 	b := shieldBucket(t, false, objs)
 	gate := make(chan struct{})
 	store := &gatedStore{Store: b}
-	ts, srv := newShield(t, Config{Store: store, MaxStorageReads: 1, MaxQueue: 1, QueueTimeout: 200 * time.Millisecond})
+	ts, srv := newOrigin(t, Config{Store: store, MaxStorageReads: 1, MaxQueue: 1, QueueTimeout: 200 * time.Millisecond})
 	url := func(i int) string { return fmt.Sprintf("%s/hls/load1/v1/720p/seg_%05d.m4s", ts.URL, i) }
 	get(t, http.DefaultClient, url(0)) // hot from now on
 	store.gate = gate                  // storage now stalls
@@ -404,7 +377,7 @@ func TestFillBudgetBoundsMemory(t *testing.T) {
 		body: func(rc io.ReadCloser) io.ReadCloser {
 			return &stallingBody{ReadCloser: rc, first: 10, release: release}
 		}}
-	ts, srv := newShield(t, Config{Store: store, MaxHotObject: 1000, MaxFillBytes: 1500})
+	ts, srv := newOrigin(t, Config{Store: store, MaxHotObject: 1000, MaxFillBytes: 1500})
 	first, err := http.Get(ts.URL + "/" + a)
 	if err != nil {
 		t.Fatal(err)
@@ -436,7 +409,7 @@ func TestLargeObjectsBypassTheHotCache(t *testing.T) {
 	key := "hls/big1/v1/720p/seg_00001.m4s"
 	data := randomish(5000)
 	b := shieldBucket(t, false, map[string][]byte{key: data})
-	ts, srv := newShield(t, Config{Store: b, MaxHotObject: 1000})
+	ts, srv := newOrigin(t, Config{Store: b, MaxHotObject: 1000})
 	for range 2 {
 		if resp, body := get(t, http.DefaultClient, ts.URL+"/"+key); resp.StatusCode != 200 || !bytes.Equal(body, data) {
 			t.Fatalf("large object: %d, %d bytes", resp.StatusCode, len(body))
@@ -456,7 +429,7 @@ func TestStorageFailureBreakerAndRecovery(t *testing.T) {
 		objs[fmt.Sprintf("hls/down1/v1/720p/seg_%05d.m4s", i)] = []byte("cold")
 	}
 	store := &gatedStore{Store: shieldBucket(t, false, objs)}
-	ts, srv := newShield(t, Config{Store: store})
+	ts, srv := newOrigin(t, Config{Store: store})
 	get(t, http.DefaultClient, ts.URL+"/"+hot)
 	store.fails.Store(true)
 	for i := 2; i < 12; i++ {
@@ -488,7 +461,7 @@ func TestStorageFailureBreakerAndRecovery(t *testing.T) {
 // Every metric the issue names is exported.
 func TestCollectorExportsEveryMetric(t *testing.T) {
 	key := "hls/met1/v1/720p/seg_00001.m4s"
-	ts, srv := newShield(t, Config{Store: shieldBucket(t, false, map[string][]byte{key: []byte("x")})})
+	ts, srv := newOrigin(t, Config{Store: shieldBucket(t, false, map[string][]byte{key: []byte("x")})})
 	get(t, http.DefaultClient, ts.URL+"/"+key)
 	get(t, http.DefaultClient, ts.URL+"/"+key)
 	reg := prometheus.NewPedanticRegistry()
