@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 
@@ -141,6 +142,14 @@ var errShortBody = errors.New("origin: storage returned fewer bytes than the obj
 // generation gen.
 func (s *Server) runFill(f *fill, gen uint64) {
 	defer s.flights.remove(f)
+	defer func() {
+		// Outside any handler, a panic (a storage driver's bug) would take the whole process down and
+		// leave the waiters hanging; it fails this one fill instead.
+		if v := recover(); v != nil {
+			s.log.Error("origin fill panicked", slog.String("key", f.key), slog.Any("panic", v))
+			f.finish(fmt.Errorf("origin: fill of %s panicked: %v", f.key, v))
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), s.storageTTL)
 	defer cancel()
 

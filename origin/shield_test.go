@@ -485,3 +485,31 @@ func TestCollectorExportsEveryMetric(t *testing.T) {
 		t.Fatalf("segment 200s=%d hot hits=%d", srv.Stats().Responses(KindSegment, 200), srv.Stats().HotHits.Load())
 	}
 }
+
+// panickyStore panics on Get, as a buggy driver might.
+type panickyStore struct{ Store }
+
+func (panickyStore) Get(context.Context, string) (io.ReadCloser, objstore.Attrs, error) {
+	panic("driver bug")
+}
+
+// A panic while reading storage for a fill fails that request with a 503; the process and its other
+// requests go on.
+func TestFillPanicIsContained(t *testing.T) {
+	key := "hls/panic1/v1/720p/seg_00001.m4s"
+	ts, srv := newOrigin(t, Config{Store: panickyStore{shieldBucket(t, false, map[string][]byte{key: []byte("x")})}, MaxStorageReads: 1})
+	for range 3 { // with one slot, a leaked slot would make the second a queue timeout
+		if resp, _ := get(t, http.DefaultClient, ts.URL+"/"+key); resp.StatusCode != 503 {
+			t.Fatalf("fill that panicked: %d, want 503", resp.StatusCode)
+		}
+	}
+	if resp, _ := get(t, http.DefaultClient, ts.URL+"/healthz"); resp.StatusCode != 200 {
+		t.Fatalf("healthz after a panicking fill: %d", resp.StatusCode)
+	}
+	if n := srv.limit.inFlight(); n != 0 {
+		t.Fatalf("%d storage slots still taken after the panics", n)
+	}
+	if srv.Stats().rejected[rejectQueueTimeout].Load() != 0 {
+		t.Fatal("a request timed out waiting for a slot a panic had kept")
+	}
+}

@@ -69,11 +69,17 @@ func (s *Server) storageGet(ctx context.Context, key string) (io.ReadCloser, obj
 	if err != nil {
 		return nil, objstore.Attrs{}, nil, err
 	}
+	opened := false
+	defer func() {
+		if !opened { // a failed or panicking call gives the slot back
+			release()
+		}
+	}()
 	body, attrs, err := s.get(ctx, key)
 	if err != nil {
-		release()
 		return nil, attrs, nil, err
 	}
+	opened = true
 	return body, attrs, release, nil
 }
 
