@@ -8,9 +8,13 @@
 //   - Only GET and HEAD use the cache. HEAD is answered from a stored GET response; a HEAD miss is
 //     forwarded as HEAD and not stored. Other methods are forwarded untouched, and a successful unsafe
 //     method (POST, PUT, DELETE, PATCH) invalidates the stored response for its URL.
-//   - The cache key is the URL path and query. Requests do not differ by method, host or headers,
-//     except through Vary: one variant per key is kept, and a request whose Vary'd headers differ from
-//     the stored variant is a miss that replaces it.
+//   - The cache key is the URL path and query, without CMCD data: CMCD= query arguments (CTA-5004,
+//     which players fill with per-request buffer and throughput figures) are removed, the rest of the
+//     query kept in its order and spelling, and the upstream is sent the same stripped URL. CMCD
+//     request headers (CMCD-Request and the like) are forwarded; like any header they are not part of
+//     the key. Requests do not differ by method, host or headers, except through Vary: one variant per
+//     key is kept, and a request whose Vary'd headers differ from the stored variant is a miss that
+//     replaces it.
 //   - A response is stored only when it has explicit freshness (s-maxage, else max-age, else
 //     Expires minus Date) and carries none of no-store, no-cache, private, Set-Cookie or Vary: *. A
 //     response to a request with Authorization is stored only when it says public, s-maxage or

@@ -185,7 +185,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("path", tokenFree(r.URL)), slog.Int("status", res.status))
 		return
 	}
-	r = served
+	r = withoutCMCD(served)
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		res = e.serveCacheable(w, r)
@@ -215,8 +215,8 @@ func isUnsafe(method string) bool {
 	return false
 }
 
-// cacheKey is the URL path and query, as sent. It is the one place that decides which requests share
-// a response, so later token and CMCD stripping belongs here.
+// cacheKey is the URL path and query, as sent once the playback token and CMCD data are gone (both
+// are removed from the request before it gets here, so the upstream never sees them either).
 func cacheKey(u *url.URL) string {
 	if u.RawQuery == "" {
 		return u.EscapedPath()
