@@ -118,7 +118,7 @@ func TestNotStored(t *testing.T) {
 		case "/vary-star":
 			hdr = []string{"Cache-Control", "max-age=60", "Vary", "*"}
 		case "/no-freshness":
-			hdr = []string{"Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT"}
+			hdr = []string{"Etag", `"n1"`} // a validator, but no Last-Modified to base a heuristic on
 		case "/max-age-0":
 			hdr = []string{"Cache-Control", "max-age=0"}
 		case "/not-found":

@@ -15,13 +15,18 @@
 //     the key. Requests do not differ by method, host or headers, except through Vary: one variant per
 //     key is kept, and a request whose Vary'd headers differ from the stored variant is a miss that
 //     replaces it.
-//   - A response is stored only when it has explicit freshness (s-maxage, else max-age, else
-//     Expires minus Date) and carries none of no-store, no-cache, private, Set-Cookie or Vary: *. A
-//     response to a request with Authorization is stored only when it says public, s-maxage or
-//     must-revalidate. There is no heuristic freshness: an upstream that wants caching says so.
-//     Stored statuses are 200, 203, 300, 301, 302, 307, 308, 404 and 410: a redirect (the origin's
-//     entry point to a lecture's newest version) is served from memory with its Location, and a 404
-//     the upstream marks fresh is negative caching.
+//   - A response is stored only when it has a freshness lifetime and carries none of no-store,
+//     no-cache, private, Set-Cookie or Vary: *. A response to a request with Authorization is stored
+//     only when it says public, s-maxage or must-revalidate. The lifetime is explicit when the
+//     response has s-maxage, else max-age, else Expires minus Date (an invalid Expires means already
+//     stale). Without any of them, a response with a heuristically cacheable status (RFC 9110 §15.1)
+//     and a Last-Modified before its Date gets a heuristic lifetime (RFC 9111 §4.2.2): a tenth of
+//     Date minus Last-Modified, at most a day. Its age counts exactly as for explicit freshness
+//     (upstream Age included), so an upstream Age larger than the heuristic makes it stale at once.
+//     Stored statuses are 200, 203, 204, 300, 301, 302, 307, 308, 404, 405, 410 and 414 (302 and 307
+//     only with explicit freshness, as they are not heuristically cacheable; 501 is, but no 5xx is
+//     stored): a redirect (the origin's entry point to a lecture's newest version) is served from
+//     memory with its Location, and a 404 the upstream marks fresh is negative caching.
 //   - CDN-Cache-Control (RFC 9213) targets CDN caches such as this one: when a response has a valid,
 //     non-empty one, its directives replace Cache-Control and Expires for every decision above, so
 //     an upstream can give browsers max-age=5 and edges max-age=30 (the edge can be purged, browsers

@@ -125,11 +125,53 @@ func freshnessLifetime(cc directives, targeted bool, h http.Header, responseTime
 	return max(expires.Sub(date), 0), true
 }
 
+// heuristicFraction and heuristicCap shape heuristic freshness: a tenth of the time since the last
+// modification, as RFC 9111 §4.2.2 suggests, and never more than a day, so that an object unchanged
+// for years is still checked daily.
+const (
+	heuristicFraction = 10
+	heuristicCap      = 24 * time.Hour
+)
+
+// heuristicLifetime returns the freshness lifetime a response without explicit freshness gets by
+// heuristic (RFC 9111 §4.2.2), and whether it gets one: only for a status that is heuristically
+// cacheable (RFC 9110 §15.1) and with a Last-Modified no later than its Date (the response time when
+// Date is missing or unparsable). The caller has already checked that there is no explicit freshness
+// (an invalid Expires counts as explicit, and already stale).
+func heuristicLifetime(status int, h http.Header, responseTime time.Time) (time.Duration, bool) {
+	if !heuristicStatus(status) {
+		return 0, false
+	}
+	lm, err := http.ParseTime(h.Get("Last-Modified"))
+	if err != nil {
+		return 0, false
+	}
+	date := responseTime
+	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+		date = d
+	}
+	if !lm.Before(date) {
+		return 0, false
+	}
+	return min(date.Sub(lm)/heuristicFraction, heuristicCap), true
+}
+
+// heuristicStatus reports the statuses RFC 9110 §15.1 calls heuristically cacheable.
+func heuristicStatus(status int) bool {
+	switch status {
+	case http.StatusOK, http.StatusNonAuthoritativeInfo, http.StatusNoContent, http.StatusMultipleChoices,
+		http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusNotFound,
+		http.StatusMethodNotAllowed, http.StatusGone, http.StatusRequestURITooLong, http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
 // decision is what may be done with an upstream response to a GET.
 type decision struct {
 	store    bool          // keep it in the cache
 	share    bool          // hand it to the waiters of a collapsed fill
-	lifetime time.Duration // explicit freshness lifetime; meaningful when store is true
+	lifetime time.Duration // freshness lifetime, explicit or heuristic; meaningful when store is true
 	why      string        // reason it is not stored, for debug logs
 }
 
@@ -156,7 +198,9 @@ func decide(req *http.Request, status int, h http.Header, responseTime time.Time
 		// Storing would be allowed, but every use would need a revalidation; not worth it yet.
 		why = "no-cache"
 	case !explicit:
-		why = "no explicit freshness"
+		if lifetime, explicit = heuristicLifetime(status, h, responseTime); !explicit {
+			why = "no explicit freshness"
+		}
 	case lifetime <= 0:
 		why = "already stale"
 	}
@@ -175,17 +219,18 @@ func decide(req *http.Request, status int, h http.Header, responseTime time.Time
 	return d
 }
 
-// storableStatus reports the statuses the edge stores (given explicit freshness, which it always
-// requires). RFC 9111 §3 lets a cache store any final status that carries explicit freshness; these
-// are the ones a GET for media can usefully get again: the heuristically cacheable statuses of
-// RFC 9110 §15.1 that apply (200, 203, 300, 301, 308, 404, 410) and the temporary redirects 302 and
-// 307, which the origin uses for a lecture's unversioned entry point. 206 and 304 answer one
-// client's Range or conditional and are never stored; neither is a 5xx.
+// storableStatus reports the statuses the edge stores (given explicit or heuristic freshness, which
+// it always requires). RFC 9111 §3 lets a cache store any final status that carries explicit
+// freshness; these are the ones a GET can usefully get again: the heuristically cacheable statuses of
+// RFC 9110 §15.1 except 501 (200, 203, 204, 300, 301, 308, 404, 405, 410, 414) and the temporary
+// redirects 302 and 307, which the origin uses for a lecture's unversioned entry point. 206 and 304
+// answer one client's Range or conditional and are never stored; neither is a 5xx, which is what
+// stale-if-error answers with a stored response instead.
 func storableStatus(status int) bool {
 	switch status {
-	case http.StatusOK, http.StatusNonAuthoritativeInfo, http.StatusMultipleChoices,
+	case http.StatusOK, http.StatusNonAuthoritativeInfo, http.StatusNoContent, http.StatusMultipleChoices,
 		http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect,
-		http.StatusNotFound, http.StatusGone:
+		http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusGone, http.StatusRequestURITooLong:
 		return true
 	}
 	return false
