@@ -35,8 +35,19 @@
 //   - Age is the upstream's Age plus the request's round trip plus the time since the response
 //     arrived. Date is not used for age, so a skewed upstream clock cannot make entries stale early.
 //   - A fresh entry is served with Age. A stale one is revalidated with If-None-Match and
-//     If-Modified-Since: a 304 refreshes its headers and freshness, a 200 replaces it. Stale entries are
-//     never served; stale-while-revalidate and stale-if-error are later work.
+//     If-Modified-Since: a 304 refreshes its headers and freshness, a 200 replaces it.
+//   - Stale entries are served only as RFC 5861 allows, reading stale-while-revalidate=N and
+//     stale-if-error=N from the governing field (CDN-Cache-Control when it has a valid one, else
+//     Cache-Control), and never when that field says must-revalidate, proxy-revalidate or s-maxage
+//     (s-maxage carries proxy-revalidate's meaning for a shared cache, RFC 9111 §5.2.2.10, so
+//     "s-maxage=10, stale-while-revalidate=30" gets no stale serving here). Within N seconds past
+//     its freshness, an entry under stale-while-revalidate is served at once, with its true Age
+//     (X-Cache: STALE), and a background fill revalidates it; that fill is the key's one fill, so
+//     further stale requests start no other, and requests that cannot use the entry wait for it. A
+//     request with Authorization, which never leads a shared fill, revalidates in line instead.
+//     Under stale-if-error, when a fill's upstream cannot be reached or answers 500, 502, 503 or
+//     504, the stale entry (within N seconds past its freshness) is served instead of the error, to
+//     the fill's leader and its waiters, and stays stored; the next request tries the upstream again.
 //   - Client conditionals (If-None-Match, If-Modified-Since, If-Range) and a Range are answered from the
 //     stored object (304, 206, 416) by http.ServeContent. Fills never forward them: the edge always
 //     fetches the whole object, so one fill serves every later range.
@@ -69,7 +80,8 @@
 // Hop-by-hop headers (Connection and the headers it names, Keep-Alive, TE, Trailer,
 // Transfer-Encoding, Upgrade, Proxy-*) are dropped in both directions. Via: 1.1 lectern-edge is added
 // in both directions, and X-Cache says how a response was produced: HIT (fresh entry), REVALIDATED
-// (stale entry refreshed by a 304), MISS (fetched by a fill) or BYPASS (not eligible for the cache).
+// (stale entry refreshed by a 304), STALE (stale entry served under stale-while-revalidate or
+// stale-if-error), MISS (fetched by a fill) or BYPASS (not eligible for the cache).
 //
 // # Purge
 //

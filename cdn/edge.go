@@ -234,9 +234,16 @@ func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
 	if ok && !ent.varyMatches(r) {
 		ent, ok = nil, false
 	}
-	if ok && ent.fresh(e.now()) {
+	now := e.now()
+	if ok && ent.fresh(now) {
 		e.stats.Hits.Add(1)
 		return e.serveEntry(w, r, ent, cacheHit)
+	}
+	if ok && ent.whileRevalidating(now) && r.Header.Get("Authorization") == "" {
+		// A request with Authorization may not lead a shared fill, so it takes the ordinary path.
+		e.stats.StaleWhileRevalidate.Add(1)
+		e.revalidateInBackground(r, key, ent, gen)
+		return e.serveEntry(w, r, ent, cacheStale)
 	}
 	e.stats.Misses.Add(1)
 	if r.Method == http.MethodHead {

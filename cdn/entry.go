@@ -21,6 +21,7 @@ type entry struct {
 	responseTime time.Time     // when the response arrived, on the edge's clock
 	initialAge   time.Duration // upstream Age plus the request's round trip (RFC 9111 §4.2.3)
 	lifetime     time.Duration
+	stale        staleRules
 
 	// vary lists the request headers the response varies on, and varyValues what the request that
 	// fetched it sent for each; a request is served from this entry only when its values match.
@@ -47,6 +48,7 @@ func newEntry(key string, status int, upstream http.Header, body []byte, req *ht
 		initialAge:   parseAge(upstream) + max(responseTime.Sub(requestTime), 0),
 		lifetime:     lifetime,
 		vary:         varyFields(h),
+		stale:        staleRulesOf(h),
 	}
 	for _, f := range e.vary {
 		e.varyValues = append(e.varyValues, strings.Join(req.Header.Values(f), ","))
@@ -72,6 +74,18 @@ func (e *entry) age(now time.Time) time.Duration {
 }
 
 func (e *entry) fresh(now time.Time) bool { return e.lifetime > e.age(now) }
+
+// servableStale reports whether e, stale at now, may still be served for up to window past its
+// freshness (the window of stale-while-revalidate or stale-if-error).
+func (e *entry) servableStale(now time.Time, window time.Duration) bool {
+	return !e.stale.forbidden && window > 0 && e.age(now) < e.lifetime+window
+}
+
+func (e *entry) whileRevalidating(now time.Time) bool {
+	return e.servableStale(now, e.stale.whileRevalidate)
+}
+
+func (e *entry) ifError(now time.Time) bool { return e.servableStale(now, e.stale.ifError) }
 
 func (e *entry) etag() string { return e.header.Get("Etag") }
 
@@ -102,6 +116,7 @@ func (e *entry) refreshed(key string, notModified http.Header, requestTime, resp
 	n.responseTime = responseTime
 	n.initialAge = parseAge(notModified) + max(responseTime.Sub(requestTime), 0)
 	n.lastModified, _ = http.ParseTime(h.Get("Last-Modified"))
+	n.stale = staleRulesOf(h)
 	n.weight = weigh(key, h, e.body)
 	return &n
 }

@@ -152,11 +152,20 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	resp, err := e.client.Do(req)
 	if err != nil {
 		e.stats.UpstreamErrors.Add(1)
+		if stale != nil && stale.ifError(e.now()) {
+			e.log.Warn("edge upstream failed; serving stale", slog.String("key", key), slog.Any("err", err))
+			return e.staleOnError(stale), nil
+		}
 		return fillOutcome{}, err
 	}
 	responseTime := e.now()
 	if resp.StatusCode >= 500 {
 		e.stats.UpstreamErrors.Add(1)
+	}
+	if stale != nil && errorStatus(resp.StatusCode) && stale.ifError(responseTime) {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+		return e.staleOnError(stale), nil
 	}
 
 	if stale != nil && resp.StatusCode == http.StatusNotModified {
@@ -193,6 +202,53 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 		e.log.Debug("edge response not cached", slog.String("key", key), slog.String("why", d.why))
 	}
 	return fillOutcome{ent: ent, share: d.share, label: cacheMiss}, nil
+}
+
+// staleOnError is the outcome of a fill whose upstream failed while stale-if-error still covers the
+// stale entry: the entry, unchanged, for the leader and its waiters.
+func (e *Edge) staleOnError(stale *entry) fillOutcome {
+	e.stats.StaleIfError.Add(1)
+	return fillOutcome{ent: stale, share: true, label: cacheStale}
+}
+
+// revalidateInBackground starts a fill that revalidates stale, an entry being served under
+// stale-while-revalidate, unless a fill for key is already running (it will refresh the entry
+// too). The fill leads a flight like any other, so requests that cannot use the stale entry (another
+// variant) wait for it instead of fetching again.
+func (e *Edge) revalidateInBackground(r *http.Request, key string, stale *entry, gen uint64) {
+	f, leader := e.flights.join(key)
+	if !leader {
+		return
+	}
+	// The client's request ends as soon as it has the stale entry; the fill must outlive it.
+	req := r.Clone(context.WithoutCancel(r.Context()))
+	go func() {
+		ctx, cancel := context.WithTimeout(req.Context(), e.fillTimeout)
+		defer cancel()
+		finished := false
+		defer func() {
+			if p := recover(); p != nil {
+				// No handler around this goroutine: a panic would end the process.
+				e.log.Error("edge background revalidation panicked", slog.String("key", key), slog.Any("panic", p))
+			}
+			if !finished {
+				e.flights.finish(key, f, nil, "", errFillAborted)
+			}
+		}()
+		out, err := e.fill(ctx, req, key, stale, gen)
+		var shared *entry
+		if err == nil && out.share {
+			shared = out.ent
+		}
+		e.flights.finish(key, f, shared, out.label, err)
+		finished = true
+		switch {
+		case err != nil:
+			e.log.Warn("edge background revalidation failed", slog.String("key", key), slog.Any("err", err))
+		case out.resp != nil:
+			out.resp.Body.Close() // too big to store, and nobody to stream it to
+		}
+	}()
 }
 
 // refresh applies a 304 to a stale entry.

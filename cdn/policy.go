@@ -167,6 +167,37 @@ func heuristicStatus(status int) bool {
 	return false
 }
 
+// staleRules say whether and how long a stored response may be served stale (RFC 5861).
+type staleRules struct {
+	whileRevalidate time.Duration // stale-while-revalidate
+	ifError         time.Duration // stale-if-error
+	// forbidden: must-revalidate, proxy-revalidate or s-maxage (which carries proxy-revalidate's
+	// meaning for a shared cache, RFC 9111 §5.2.2.10) rule out serving it stale at all, whatever
+	// the two above say (RFC 9111 §4.2.4).
+	forbidden bool
+}
+
+// staleRulesOf reads the stale rules of a response from the directives that govern it
+// (CDN-Cache-Control when valid, else Cache-Control).
+func staleRulesOf(h http.Header) staleRules {
+	cc, _ := responseDirectives(h)
+	var r staleRules
+	r.whileRevalidate, _ = cc.seconds("stale-while-revalidate")
+	r.ifError, _ = cc.seconds("stale-if-error")
+	r.forbidden = cc.has("must-revalidate") || cc.has("proxy-revalidate") || cc.has("s-maxage")
+	return r
+}
+
+// errorStatus reports the upstream statuses RFC 5861 §4 counts as errors for stale-if-error.
+func errorStatus(status int) bool {
+	switch status {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
+		http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
 // decision is what may be done with an upstream response to a GET.
 type decision struct {
 	store    bool          // keep it in the cache

@@ -19,6 +19,7 @@ const (
 	cacheMiss        = "MISS"
 	cacheRevalidated = "REVALIDATED"
 	cacheBypass      = "BYPASS"
+	cacheStale       = "STALE"
 )
 
 // isHopByHop reports whether a canonical header name describes one connection and so must not be

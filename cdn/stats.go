@@ -14,6 +14,12 @@ type Stats struct {
 	// Misses counts GET and HEAD requests that were not (missing, stale, another variant), including
 	// collapsed waiters and HEAD misses forwarded upstream.
 	Misses atomic.Int64
+	// StaleWhileRevalidate counts GET and HEAD requests answered from a stale entry at once while a
+	// background fill revalidates it (stale-while-revalidate); they are neither hits nor misses.
+	StaleWhileRevalidate atomic.Int64
+	// StaleIfError counts fills whose upstream failed and whose stale entry was served instead
+	// (stale-if-error), to the request that led the fill and to its waiters alike.
+	StaleIfError atomic.Int64
 	// Revalidations counts stale entries refreshed by an upstream 304.
 	Revalidations atomic.Int64
 	// Bypasses counts requests with methods the cache does not handle.
@@ -55,6 +61,8 @@ func newCollector(s *Stats) *collector {
 	return &collector{metrics: []metric{
 		m("hits_total", "GET/HEAD requests answered from a fresh cache entry.", c, &s.Hits),
 		m("misses_total", "GET/HEAD requests not answered from a fresh cache entry.", c, &s.Misses),
+		m("stale_while_revalidate_total", "GET/HEAD requests answered from a stale entry being revalidated in the background.", c, &s.StaleWhileRevalidate),
+		m("stale_if_error_total", "Failed upstream fills answered with a stale entry instead.", c, &s.StaleIfError),
 		m("revalidations_total", "Stale entries refreshed by an upstream 304.", c, &s.Revalidations),
 		m("bypasses_total", "Requests with methods the cache does not handle.", c, &s.Bypasses),
 		m("collapsed_waiters_total", "Requests that waited on another request's upstream fetch.", c, &s.CollapsedWaiters),

@@ -76,7 +76,7 @@ func TestRedirectEntryPointCached(t *testing.T) {
 		}
 	})
 	clk := newClock()
-	_, ts := newTestEdge(t, up.URL, clk, nil)
+	e, ts := newTestEdge(t, up.URL, clk, nil)
 	const p = "/hls/lec/master.m3u8"
 	check := func(what string, r response, cache string) {
 		t.Helper()
@@ -96,10 +96,23 @@ func TestRedirectEntryPointCached(t *testing.T) {
 	if n := up.count(p); n != 1 {
 		t.Errorf("upstream saw %d requests within 30s, want 1", n)
 	}
+	// Past the edge lifetime, within the edge's stale-while-revalidate: served stale at once while a
+	// background fill fetches it again.
 	clk.Advance(11 * time.Second)
-	check("after 31s", get(t, ts, "GET", p), "MISS")
+	check("after 31s", get(t, ts, "GET", p), "STALE")
+	waitFor(t, "the background fill", func() bool {
+		ent, ok := e.mem.get(p)
+		return ok && ent.fresh(clk.Now())
+	})
 	if n := up.count(p); n != 2 {
 		t.Errorf("upstream saw %d requests after the edge lifetime, want 2", n)
+	}
+	check("after the background fill", get(t, ts, "GET", p), "HIT")
+	// Past lifetime and stale-while-revalidate (30s + 60s): fetched before answering.
+	clk.Advance(91 * time.Second)
+	check("after 91s more", get(t, ts, "GET", p), "MISS")
+	if n := up.count(p); n != 3 {
+		t.Errorf("upstream saw %d requests, want 3", n)
 	}
 
 	// A 404 with explicit freshness is kept too (negative caching): a bad link cannot hammer the origin.
