@@ -1,0 +1,88 @@
+// Package rendezvous picks owners for keys among a set of nodes by rendezvous (highest random weight)
+// hashing: every node scores every key, and the key belongs to the highest score. Anyone who knows
+// the same node list computes the same owner with no coordination, and adding or removing a node moves
+// only the keys that node gains or loses (about 1/n of them), which is what a regional peer group of
+// edges needs: an edge that dies hands its keys to the next-ranked peers, and nothing else moves.
+//
+// Scores are 64-bit FNV-1a of the node name and the key, finished with a SplitMix64 mixer so nearby
+// names and keys spread evenly. Weights are not supported: edges of one region are alike.
+package rendezvous
+
+import (
+	"slices"
+)
+
+// Score is node's weight for key: higher wins.
+func Score(node, key string) uint64 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for i := 0; i < len(node); i++ {
+		h ^= uint64(node[i])
+		h *= prime
+	}
+	// A separator byte keeps ("ab", "c") and ("a", "bc") apart.
+	h ^= 0xff
+	h *= prime
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= prime
+	}
+	return mix(h)
+}
+
+// mix is SplitMix64's finalizer: FNV alone leaves the high bits of similar inputs correlated.
+func mix(z uint64) uint64 {
+	z ^= z >> 30
+	z *= 0xbf58476d1ce4e5b9
+	z ^= z >> 27
+	z *= 0x94d049bb133111eb
+	z ^= z >> 31
+	return z
+}
+
+// Owner returns the node that owns key, or "" when nodes is empty. Ties (practically impossible) go
+// to the node that sorts first, so every caller agrees.
+func Owner(nodes []string, key string) string {
+	best, bestScore := "", uint64(0)
+	for _, n := range nodes {
+		s := Score(n, key)
+		if best == "" || s > bestScore || (s == bestScore && n < best) {
+			best, bestScore = n, s
+		}
+	}
+	return best
+}
+
+// Rank returns nodes ordered by their score for key, owner first: the order in which to try them
+// when the owner is unreachable. nodes is not modified.
+func Rank(nodes []string, key string) []string {
+	type scored struct {
+		node  string
+		score uint64
+	}
+	s := make([]scored, len(nodes))
+	for i, n := range nodes {
+		s[i] = scored{n, Score(n, key)}
+	}
+	slices.SortFunc(s, func(a, b scored) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		case a.node < b.node:
+			return -1
+		case a.node > b.node:
+			return 1
+		}
+		return 0
+	})
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = x.node
+	}
+	return out
+}
