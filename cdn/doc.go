@@ -83,6 +83,24 @@
 // (stale entry refreshed by a 304), STALE (stale entry served under stale-while-revalidate or
 // stale-if-error), MISS (fetched by a fill) or BYPASS (not eligible for the cache).
 //
+// Cache-Status (RFC 9211) says the same in the standard's terms, as a member "lectern-edge" appended
+// after any members the upstream sent (a parent edge's, say), on every response that comes from the
+// upstream or the cache:
+//
+//	lectern-edge; hit; ttl=53                          a fresh entry (ttl: seconds of freshness left)
+//	lectern-edge; hit; ttl=-5; detail=stale-while-revalidate
+//	lectern-edge; fwd=uri-miss; fwd-status=200; stored; ttl=60
+//	lectern-edge; fwd=stale; fwd-status=304; stored; ttl=60   a revalidated entry
+//	lectern-edge; fwd=stale; fwd-status=503; ttl=-10; detail=stale-if-error
+//	lectern-edge; fwd=uri-miss; fwd-status=200; stored; collapsed; ttl=60   answered by another's fill
+//	lectern-edge; fwd=uri-miss; fwd-status=200; collapsed=?0   waited, could not share, went itself
+//	lectern-edge; fwd=method; fwd-status=201           a method the cache does not answer
+//
+// fwd is uri-miss (nothing stored for the key), vary-miss (another variant stored) or stale; stored
+// is absent when the response was not kept; fwd-status is absent when the upstream gave no answer.
+// Answers the edge makes up itself (its 502, the 403 of signed playback, 405, the probes and the
+// purge endpoint) describe no upstream or stored response and carry no member, as RFC 9211 §2 asks.
+//
 // # Purge
 //
 // [Edge.Purge] drops cached objects by prefix ("/hls/LECTURE/", ending in "/") or by exact path (with

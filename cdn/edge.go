@@ -195,7 +195,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = writeText(w, r, http.StatusMethodNotAllowed, "method not allowed\n", cacheBypass)
 	default:
 		e.stats.Bypasses.Add(1)
-		res = e.passThrough(w, r, cacheBypass)
+		res = e.passThrough(w, r, cacheBypass, cacheStatus{fwd: fwdMethod})
 		if isUnsafe(r.Method) && res.status >= 200 && res.status < 400 {
 			// RFC 9111 §4.4: a successful unsafe request may have changed the resource.
 			e.mem.remove(cacheKey(r.URL))
@@ -231,49 +231,56 @@ func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
 	// revalidates out of the cache.
 	gen := e.purge.generation()
 	ent, ok := e.mem.get(key)
+	fwd := fwdURIMiss
 	if ok && !ent.varyMatches(r) {
 		ent, ok = nil, false
+		fwd = fwdVaryMiss
 	}
 	now := e.now()
 	if ok && ent.fresh(now) {
 		e.stats.Hits.Add(1)
-		return e.serveEntry(w, r, ent, cacheHit)
+		return e.serveEntry(w, r, ent, cacheHit, cacheStatus{hit: true, ttl: true})
 	}
 	if ok && ent.whileRevalidating(now) && r.Header.Get("Authorization") == "" {
 		// A request with Authorization may not lead a shared fill, so it takes the ordinary path.
 		e.stats.StaleWhileRevalidate.Add(1)
 		e.revalidateInBackground(r, key, ent, gen)
-		return e.serveEntry(w, r, ent, cacheStale)
+		return e.serveEntry(w, r, ent, cacheStale, cacheStatus{hit: true, ttl: true, detail: "stale-while-revalidate"})
+	}
+	if ok {
+		fwd = fwdStale
 	}
 	e.stats.Misses.Add(1)
 	if r.Method == http.MethodHead {
 		// Fetching a whole body to answer a HEAD would waste the upstream's bandwidth.
-		return e.passThrough(w, r, cacheMiss)
+		return e.passThrough(w, r, cacheMiss, cacheStatus{fwd: fwd})
 	}
 	if r.Header.Get("Authorization") != "" {
 		// The response may be for this client only, so it must not be handed to anyone waiting.
-		return e.lead(w, r, key, ent, nil, gen)
+		return e.lead(w, r, key, ent, nil, gen, fwd)
 	}
 	fl, leader := e.flights.join(key)
 	if !leader {
-		return e.wait(w, r, fl)
+		return e.wait(w, r, fl, fwd)
 	}
-	return e.lead(w, r, key, ent, fl, gen)
+	return e.lead(w, r, key, ent, fl, gen, fwd)
 }
 
 // serveEntry writes a complete response held in memory. A 200 goes through http.ServeContent, which
 // answers the client's own conditionals and Range from the stored validators and body.
-func (e *Edge) serveEntry(w http.ResponseWriter, r *http.Request, ent *entry, label string) result {
+func (e *Edge) serveEntry(w http.ResponseWriter, r *http.Request, ent *entry, label string, cs cacheStatus) result {
 	h := w.Header()
 	for k, vs := range ent.header {
 		// Cloned, because Add below and ServeContent edit these slices and entries are shared.
 		h[k] = slices.Clone(vs)
 	}
-	if age := ent.age(e.now()); label != cacheMiss || age > 0 {
+	age := ent.age(e.now())
+	if label != cacheMiss || age > 0 {
 		h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
 	}
 	h.Add("Via", via)
 	h.Set("X-Cache", label)
+	h.Add("Cache-Status", cs.member(ent.lifetime-age))
 
 	if ent.status != http.StatusOK {
 		h.Set("Content-Length", strconv.Itoa(len(ent.body)))

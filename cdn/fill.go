@@ -17,6 +17,7 @@ type flight struct {
 	// Set before done is closed, read after; the channel orders them.
 	ent   *entry // the response, when waiters may use it
 	label string
+	cs    cacheStatus
 	err   error // the fill failed; waiters fail too
 }
 
@@ -40,8 +41,8 @@ func (g *flightGroup) join(key string) (*flight, bool) {
 	return f, true
 }
 
-func (g *flightGroup) finish(key string, f *flight, ent *entry, label string, err error) {
-	f.ent, f.label, f.err = ent, label, err
+func (g *flightGroup) finish(key string, f *flight, ent *entry, label string, cs cacheStatus, err error) {
+	f.ent, f.label, f.cs, f.err = ent, label, cs, err
 	g.mu.Lock()
 	if g.m[key] == f { // a purge may have detached f, and a newer flight taken its place
 		delete(g.m, key)
@@ -52,8 +53,9 @@ func (g *flightGroup) finish(key string, f *flight, ent *entry, label string, er
 
 var errFillAborted = errors.New("cdn: fill aborted")
 
-// wait answers a request that joined another request's fill.
-func (e *Edge) wait(w http.ResponseWriter, r *http.Request, f *flight) result {
+// wait answers a request that joined another request's fill; fwd is why it could not be answered
+// from the cache.
+func (e *Edge) wait(w http.ResponseWriter, r *http.Request, f *flight, fwd string) result {
 	e.stats.CollapsedWaiters.Add(1)
 	select {
 	case <-f.done:
@@ -64,10 +66,12 @@ func (e *Edge) wait(w http.ResponseWriter, r *http.Request, f *flight) result {
 	case f.err != nil:
 		return e.badGateway(w, r, cacheMiss, f.err)
 	case f.ent != nil && f.ent.varyMatches(r):
-		return e.serveEntry(w, r, f.ent, f.label)
+		cs := f.cs
+		cs.fwd, cs.collapsed = fwd, 1
+		return e.serveEntry(w, r, f.ent, f.label, cs)
 	default:
 		// Not fit to share (uncacheable, oversized, another variant): this request goes on its own.
-		return e.passThrough(w, r, cacheBypass)
+		return e.passThrough(w, r, cacheBypass, cacheStatus{fwd: fwd, collapsed: -1})
 	}
 }
 
@@ -77,6 +81,7 @@ type fillOutcome struct {
 	ent   *entry
 	share bool
 	label string
+	cs    cacheStatus // without fwd, which the caller knows
 
 	resp   *http.Response // open; streamed to the leader's client alone
 	prefix []byte         // body bytes already read from resp
@@ -84,8 +89,10 @@ type fillOutcome struct {
 }
 
 // lead performs a fill for r, publishes its result to f's waiters (f is nil when nobody may wait),
-// and answers r. gen is the purge generation read before stale was looked up.
-func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *entry, f *flight, gen uint64) result {
+// and answers r. gen is the purge generation read before stale was looked up, fwd why r could not be
+// answered from the cache.
+func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *entry, f *flight, gen uint64,
+	fwd string) result {
 	// Detached from r, so that the leader's client leaving does not fail every waiter; bounded by
 	// FillTimeout instead while anyone else may depend on it.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
@@ -96,7 +103,7 @@ func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *e
 	finished := f == nil
 	defer func() {
 		if !finished { // a panic in the fill must not leave waiters hanging
-			e.flights.finish(key, f, nil, "", errFillAborted)
+			e.flights.finish(key, f, nil, "", cacheStatus{}, errFillAborted)
 		}
 	}()
 	out, err := e.fill(ctx, r, key, stale, gen)
@@ -105,27 +112,29 @@ func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *e
 		if err == nil && out.share {
 			shared = out.ent
 		}
-		e.flights.finish(key, f, shared, out.label, err)
+		e.flights.finish(key, f, shared, out.label, out.cs, err)
 		finished = true
 	}
+	out.cs.fwd = fwd
 
 	switch {
 	case err != nil:
 		return e.badGateway(w, r, cacheMiss, err)
 	case out.ent != nil:
-		return e.serveEntry(w, r, out.ent, out.label)
+		return e.serveEntry(w, r, out.ent, out.label, out.cs)
 	}
 	// From here on only this client depends on the response: stop the fill deadline and end the
 	// upstream exchange when the client leaves.
 	timer.Stop()
 	if out.retry {
 		out.resp.Body.Close()
-		return e.passThrough(w, r, cacheBypass)
+		return e.passThrough(w, r, cacheBypass, cacheStatus{fwd: fwd})
 	}
 	defer out.resp.Body.Close()
 	stop := context.AfterFunc(r.Context(), cancel)
 	defer stop()
-	return e.writeStream(w, r, out.resp, out.prefix, cacheMiss)
+	out.cs.fwdStatus = out.resp.StatusCode
+	return e.writeStream(w, r, out.resp, out.prefix, cacheMiss, out.cs)
 }
 
 // fill fetches the whole object for key from upstream (revalidating stale when there is one) and
@@ -154,7 +163,7 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 		e.stats.UpstreamErrors.Add(1)
 		if stale != nil && stale.ifError(e.now()) {
 			e.log.Warn("edge upstream failed; serving stale", slog.String("key", key), slog.Any("err", err))
-			return e.staleOnError(stale), nil
+			return e.staleOnError(stale, 0), nil
 		}
 		return fillOutcome{}, err
 	}
@@ -165,7 +174,7 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	if stale != nil && errorStatus(resp.StatusCode) && stale.ifError(responseTime) {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
-		return e.staleOnError(stale), nil
+		return e.staleOnError(stale, resp.StatusCode), nil
 	}
 
 	if stale != nil && resp.StatusCode == http.StatusNotModified {
@@ -195,20 +204,24 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	resp.Body.Close()
 
 	ent := newEntry(key, resp.StatusCode, resp.Header, body, r, requestTime, responseTime, d.lifetime)
-	if d.store && !e.store(key, ent, gen) {
+	stored := d.store && e.store(key, ent, gen)
+	if d.store && !stored {
 		d.share = false
 	}
 	if !d.store && d.why != "" {
 		e.log.Debug("edge response not cached", slog.String("key", key), slog.String("why", d.why))
 	}
-	return fillOutcome{ent: ent, share: d.share, label: cacheMiss}, nil
+	cs := cacheStatus{fwdStatus: resp.StatusCode, stored: stored, ttl: stored}
+	return fillOutcome{ent: ent, share: d.share, label: cacheMiss, cs: cs}, nil
 }
 
 // staleOnError is the outcome of a fill whose upstream failed while stale-if-error still covers the
-// stale entry: the entry, unchanged, for the leader and its waiters.
-func (e *Edge) staleOnError(stale *entry) fillOutcome {
+// stale entry: the entry, unchanged, for the leader and its waiters. status is the upstream's answer,
+// 0 when there was none.
+func (e *Edge) staleOnError(stale *entry, status int) fillOutcome {
 	e.stats.StaleIfError.Add(1)
-	return fillOutcome{ent: stale, share: true, label: cacheStale}
+	cs := cacheStatus{fwdStatus: status, ttl: true, detail: "stale-if-error"}
+	return fillOutcome{ent: stale, share: true, label: cacheStale, cs: cs}
 }
 
 // revalidateInBackground starts a fill that revalidates stale, an entry being served under
@@ -232,7 +245,7 @@ func (e *Edge) revalidateInBackground(r *http.Request, key string, stale *entry,
 				e.log.Error("edge background revalidation panicked", slog.String("key", key), slog.Any("panic", p))
 			}
 			if !finished {
-				e.flights.finish(key, f, nil, "", errFillAborted)
+				e.flights.finish(key, f, nil, "", cacheStatus{}, errFillAborted)
 			}
 		}()
 		out, err := e.fill(ctx, req, key, stale, gen)
@@ -240,7 +253,7 @@ func (e *Edge) revalidateInBackground(r *http.Request, key string, stale *entry,
 		if err == nil && out.share {
 			shared = out.ent
 		}
-		e.flights.finish(key, f, shared, out.label, err)
+		e.flights.finish(key, f, shared, out.label, out.cs, err)
 		finished = true
 		switch {
 		case err != nil:
@@ -258,12 +271,14 @@ func (e *Edge) refresh(r *http.Request, key string, stale *entry, h http.Header,
 	merged := stale.refreshed(key, h, requestTime, responseTime)
 	d := decide(r, stale.status, merged.header, responseTime)
 	merged.lifetime = d.lifetime // merged is not published yet
-	if !d.store || !e.store(key, merged, gen) {
+	stored := d.store && e.store(key, merged, gen)
+	if !stored {
 		// The 304 validated the body for this request, but the new headers forbid keeping it.
 		e.mem.remove(key)
 		d.share = false
 	}
-	return fillOutcome{ent: merged, share: d.share, label: cacheRevalidated}
+	cs := cacheStatus{fwdStatus: http.StatusNotModified, stored: stored, ttl: stored}
+	return fillOutcome{ent: merged, share: d.share, label: cacheRevalidated, cs: cs}
 }
 
 // readUpTo reads a body of declared length n (-1 when unknown) as long as it is at most limit bytes.

@@ -3,6 +3,7 @@ package cdn
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,7 +40,7 @@ func TestHeuristicFreshness(t *testing.T) {
 		reply    reply
 		advance  time.Duration
 		want     string // X-Cache of the second request
-		wantTTL  int    // ttl in the first response's Cache-Status, when stored
+		wantTTL  int    // ttl in the first response's Cache-Status; 0: not stored
 		wantAge  string // Age of the second response, when it is a hit
 		upstream int    // requests the upstream saw for the two
 	}{
@@ -73,6 +74,11 @@ func TestHeuristicFreshness(t *testing.T) {
 			first := get(t, ts, "GET", path)
 			if first.StatusCode != tc.reply.status || first.cache() != "MISS" {
 				t.Fatalf("first: %d %s", first.StatusCode, first.cache())
+			}
+			cs := first.Header.Get("Cache-Status")
+			if stored := strings.HasSuffix(cs, "; stored; ttl="+strconv.Itoa(tc.wantTTL)); stored != (tc.wantTTL != 0) ||
+				tc.wantTTL == 0 && strings.Contains(cs, "stored") {
+				t.Errorf("first: Cache-Status %q, want ttl=%d when stored", cs, tc.wantTTL)
 			}
 			clk.Advance(tc.advance)
 			second := get(t, ts, "GET", path)

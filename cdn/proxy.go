@@ -112,7 +112,7 @@ func joinPath(base, p string) string {
 }
 
 // passThrough forwards r as it is and streams the answer back, with no cache involvement.
-func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, label string) result {
+func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, label string, cs cacheStatus) result {
 	var body io.Reader
 	if r.ContentLength != 0 {
 		body = r.Body
@@ -133,12 +133,14 @@ func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, label string)
 	if resp.StatusCode >= 500 {
 		e.stats.UpstreamErrors.Add(1)
 	}
-	return e.writeStream(w, r, resp, nil, label)
+	cs.fwdStatus = resp.StatusCode
+	return e.writeStream(w, r, resp, nil, label, cs)
 }
 
 // writeStream copies an upstream response to the client as it arrives, after prefix (bytes already
 // read while deciding whether to cache it).
-func (e *Edge) writeStream(w http.ResponseWriter, r *http.Request, resp *http.Response, prefix []byte, label string) result {
+func (e *Edge) writeStream(w http.ResponseWriter, r *http.Request, resp *http.Response, prefix []byte, label string,
+	cs cacheStatus) result {
 	h := w.Header()
 	for k, vs := range endToEnd(resp.Header) {
 		h[k] = vs
@@ -149,6 +151,7 @@ func (e *Edge) writeStream(w http.ResponseWriter, r *http.Request, resp *http.Re
 	}
 	h.Add("Via", via)
 	h.Set("X-Cache", label)
+	h.Add("Cache-Status", cs.member(0))
 	w.WriteHeader(resp.StatusCode)
 	res := result{status: resp.StatusCode, label: label}
 	if r.Method == http.MethodHead {
@@ -169,7 +172,8 @@ func (e *Edge) writeStream(w http.ResponseWriter, r *http.Request, resp *http.Re
 	return res
 }
 
-// badGateway answers a failed upstream exchange. A cancelled client gets nothing: it is gone.
+// badGateway answers a failed upstream exchange. A cancelled client gets nothing: it is gone. The
+// answer is the edge's own, not an upstream's or a stored one, so it has no Cache-Status (RFC 9211 §2).
 func (e *Edge) badGateway(w http.ResponseWriter, r *http.Request, label string, err error) result {
 	if r.Context().Err() != nil {
 		return result{status: statusClientClosed, label: label}
