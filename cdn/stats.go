@@ -11,8 +11,9 @@ import (
 type Stats struct {
 	// Hits counts GET and HEAD requests answered from a fresh entry.
 	Hits atomic.Int64
-	// Misses counts GET and HEAD requests that were not (missing, stale, another variant), including
-	// collapsed waiters and HEAD misses forwarded upstream.
+	// Misses counts GET and HEAD requests that went upstream (missing, another variant, or stale and
+	// not servable under stale-while-revalidate), including collapsed waiters, HEAD misses forwarded
+	// upstream and fills answered under stale-if-error.
 	Misses atomic.Int64
 	// StaleWhileRevalidate counts GET and HEAD requests answered from a stale entry at once while a
 	// background fill revalidates it (stale-while-revalidate); they are neither hits nor misses.
