@@ -59,7 +59,9 @@
 // Concurrent misses of one key make exactly one upstream fetch (a fill); the others wait for it, each
 // bounded by its own request context. The fill runs detached from the client that started it, so that
 // client going away does not fail the others, and is bounded by Config.FillTimeout instead. A failed
-// fill fails every waiter at once with 502 and is not cached. Waiters are handed the response only
+// fill fails every waiter at once with 502 (unless stale-if-error lets them all have the stale
+// entry) and is not cached. A stale-while-revalidate revalidation is a fill of its own, run in the
+// background with no client, which waiters join like any other. Waiters are handed the response only
 // when it is fit to share: storable, or an upstream 5xx that is not private (even a no-store one,
 // since it is never kept beyond the fill), which fails them fast. Otherwise, as for an uncacheable
 // or oversized response, each waiter makes its own request (X-Cache: BYPASS). Requests with
