@@ -54,11 +54,18 @@ type Config struct {
 	// place of whatever the client sent. The origin's --edge-secrets must list it. Caching decisions
 	// still look at the client's own request headers.
 	OriginSecret string
+	// DiskDir turns on the disk tier under the memory tier: responses stored in memory are also
+	// written here, one file per key, and survive a restart (see the package documentation). The
+	// directory is the edge's alone. Empty: no disk tier.
+	DiskDir string
+	// DiskBytes bounds the disk tier's files; the least recently used go first. Default: 10 GiB.
+	DiskBytes int64
 }
 
 const (
 	defaultMemoryBytes    = 256 << 20
 	defaultMaxObjectBytes = 32 << 20
+	defaultDiskBytes      = 10 << 30
 )
 
 // Edge is the caching reverse proxy; it is an http.Handler.
@@ -76,6 +83,7 @@ type Edge struct {
 	originAuth   string // "Bearer " + Config.OriginSecret, or ""; never logged
 
 	mem     *memoryTier
+	disk    *diskTier // nil without Config.DiskDir
 	flights flightGroup
 	purge   purgeState
 	stats   Stats
@@ -135,7 +143,26 @@ func NewEdge(cfg Config) (*Edge, error) {
 		return nil, fmt.Errorf("cdn: memory tier: %w", err)
 	}
 	e.mem = mem
+	if cfg.DiskDir != "" {
+		if cfg.DiskBytes <= 0 {
+			cfg.DiskBytes = defaultDiskBytes
+		}
+		d, err := openDiskTier(cfg.DiskDir, cfg.DiskBytes, &e.stats, cfg.Logger, &e.purge)
+		if err != nil {
+			return nil, fmt.Errorf("cdn: disk tier: %w", err)
+		}
+		e.disk = d
+	}
 	return e, nil
+}
+
+// Close waits for the disk writes in flight, so that another Edge may open the same Config.DiskDir.
+// The Edge must not serve requests after Close.
+func (e *Edge) Close() error {
+	if e.disk != nil {
+		e.disk.wait()
+	}
+	return nil
 }
 
 func defaultClient() *http.Client {
@@ -198,7 +225,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = e.passThrough(w, r, cacheBypass, cacheStatus{fwd: fwdMethod})
 		if isUnsafe(r.Method) && res.status >= 200 && res.status < 400 {
 			// RFC 9111 §4.4: a successful unsafe request may have changed the resource.
-			e.mem.remove(cacheKey(r.URL))
+			e.forget(cacheKey(r.URL))
 		}
 	}
 	e.stats.BytesOut.Add(res.bytes)
@@ -231,6 +258,13 @@ func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
 	// revalidates out of the cache.
 	gen := e.purge.generation()
 	ent, ok := e.mem.get(key)
+	fromDisk := false
+	if !ok && e.disk != nil {
+		if ent, ok = e.disk.get(key); ok {
+			fromDisk = true
+			e.promote(key, ent, gen)
+		}
+	}
 	fwd := fwdURIMiss
 	if ok && !ent.varyMatches(r) {
 		ent, ok = nil, false
@@ -239,7 +273,14 @@ func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
 	now := e.now()
 	if ok && ent.fresh(now) {
 		e.stats.Hits.Add(1)
-		return e.serveEntry(w, r, ent, cacheHit, cacheStatus{hit: true, ttl: true})
+		if fromDisk {
+			res := e.serveEntry(w, r, ent, cacheHit, cacheStatus{hit: true, ttl: true, detail: "disk"})
+			e.countTiers(tierDisk, res.bytes)
+			return res
+		}
+		res := e.serveEntry(w, r, ent, cacheHit, cacheStatus{hit: true, ttl: true})
+		e.countTiers(tierMemory, res.bytes)
+		return res
 	}
 	if ok && ent.whileRevalidating(now) && r.Header.Get("Authorization") == "" {
 		// A request with Authorization may not lead a shared fill, so it takes the ordinary path.
@@ -251,6 +292,41 @@ func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
 		fwd = fwdStale
 	}
 	e.stats.Misses.Add(1)
+	res := e.serveMiss(w, r, key, ent, gen, fwd)
+	e.countTiers(tierNone, res.bytes)
+	return res
+}
+
+// Where a request's fresh entry was found, for the per-tier counters.
+const (
+	tierNone = iota
+	tierMemory
+	tierDisk
+)
+
+func (e *Edge) countTiers(found int, bytes int64) {
+	s := &e.stats
+	switch found {
+	case tierMemory:
+		s.MemoryHits.Add(1)
+		s.MemoryHitBytes.Add(bytes)
+		return
+	case tierDisk:
+		s.DiskHits.Add(1)
+		s.DiskHitBytes.Add(bytes)
+	default:
+		if e.disk != nil {
+			s.DiskMisses.Add(1)
+			s.DiskMissBytes.Add(bytes)
+		}
+	}
+	s.MemoryMisses.Add(1)
+	s.MemoryMissBytes.Add(bytes)
+}
+
+// serveMiss answers a GET or HEAD that found no usable entry (stale is the stale one, if any): HEAD
+// goes upstream as is, GET through a fill, collapsed unless the request has Authorization.
+func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent *entry, gen uint64, fwd string) result {
 	if r.Method == http.MethodHead {
 		// Fetching a whole body to answer a HEAD would waste the upstream's bandwidth.
 		return e.passThrough(w, r, cacheMiss, cacheStatus{fwd: fwd})

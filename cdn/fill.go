@@ -187,7 +187,7 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	if stale != nil && resp.StatusCode < 500 {
 		// Whatever the upstream sent instead of a 304 supersedes the stored copy, even when it will
 		// not be stored itself. After a 5xx the copy stays, for a later retry (and stale-if-error).
-		e.mem.remove(key)
+		e.forget(key)
 	}
 	if resp.ContentLength > e.maxObject {
 		return fillOutcome{resp: resp, retry: hasClientSpecific(r.Header)}, nil
@@ -274,7 +274,7 @@ func (e *Edge) refresh(r *http.Request, key string, stale *entry, h http.Header,
 	stored := d.store && e.store(key, merged, gen)
 	if !stored {
 		// The 304 validated the body for this request, but the new headers forbid keeping it.
-		e.mem.remove(key)
+		e.forget(key)
 		d.share = false
 	}
 	cs := cacheStatus{fwdStatus: http.StatusNotModified, stored: stored, ttl: stored}

@@ -26,14 +26,39 @@ type purgeState struct {
 
 func (p *purgeState) generation() uint64 { return p.gen.Load() }
 
-// store puts ent in the memory tier unless a purge has run since generation gen.
+// store puts ent in the memory tier, and starts writing it to the disk tier, unless a purge has run
+// since generation gen. The disk write checks the generation again when its file is ready.
 func (e *Edge) store(key string, ent *entry, gen uint64) bool {
 	e.purge.mu.RLock()
 	defer e.purge.mu.RUnlock()
 	if e.purge.gen.Load() != gen {
 		return false
 	}
-	return e.mem.set(key, ent)
+	if !e.mem.set(key, ent) {
+		return false
+	}
+	if e.disk != nil {
+		e.disk.write(key, ent, gen)
+	}
+	return true
+}
+
+// promote puts an entry read from the disk tier in the memory tier, unless a purge has run since
+// generation gen (the purge may have deleted the file after it was read).
+func (e *Edge) promote(key string, ent *entry, gen uint64) {
+	e.purge.mu.RLock()
+	defer e.purge.mu.RUnlock()
+	if e.purge.gen.Load() == gen {
+		e.mem.set(key, ent)
+	}
+}
+
+// forget removes key from every tier: its stored response is no longer valid.
+func (e *Edge) forget(key string) {
+	e.mem.remove(key)
+	if e.disk != nil {
+		e.disk.remove(key)
+	}
 }
 
 // Purge removes cached objects and returns how many entries it removed. A prefix ending in "/"
@@ -56,22 +81,29 @@ func (e *Edge) Purge(prefix string) int {
 	}
 	e.flights.mu.Unlock()
 
-	n := e.mem.removeMatching(match)
+	removed := e.mem.removeMatching(match)
+	if e.disk != nil {
+		// The disk tier's index, not a walk of its directory.
+		for _, key := range e.disk.removeMatching(match) {
+			removed[key] = struct{}{}
+		}
+	}
+	n := len(removed)
 	e.stats.Purged.Add(int64(n))
 	return n
 }
 
-// removeMatching removes every entry whose key matches and returns how many it removed.
-func (m *memoryTier) removeMatching(match func(string) bool) int {
-	n := 0
+// removeMatching removes every entry whose key matches and returns the keys it removed.
+func (m *memoryTier) removeMatching(match func(string) bool) map[string]struct{} {
+	removed := map[string]struct{}{}
 	for key := range m.cache.Keys() {
 		if match(key) {
 			if _, ok := m.cache.Invalidate(key); ok {
-				n++
+				removed[key] = struct{}{}
 			}
 		}
 	}
-	return n
+	return removed
 }
 
 // Purger tells caches to drop objects, for ingest when a lecture is deleted or replaced; see

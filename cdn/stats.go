@@ -43,6 +43,23 @@ type Stats struct {
 	Purged atomic.Int64
 	// PlaybackDenied counts requests refused for a missing, invalid or expired playback token.
 	PlaybackDenied atomic.Int64
+
+	// Tiers. Every request counted in Hits or Misses is counted once per tier it looked in: a hit in
+	// the tier that had the fresh entry, a miss in each tier before it (and in both when it went
+	// upstream); the bytes are the body bytes written for those requests. The disk counters stay
+	// zero without a disk tier.
+	MemoryHits, MemoryHitBytes, MemoryMisses, MemoryMissBytes atomic.Int64
+	DiskHits, DiskHitBytes, DiskMisses, DiskMissBytes         atomic.Int64
+	// DiskBytes is the size of the disk tier's files; DiskEntries their number.
+	DiskBytes, DiskEntries atomic.Int64
+	// DiskEvictions counts files removed to keep the disk tier within its byte bound.
+	DiskEvictions atomic.Int64
+	// DiskCorrupt counts disk entries found damaged (checksum, length, another key's file, unreadable
+	// meta), at start-up or on a read; each is deleted and never served.
+	DiskCorrupt atomic.Int64
+	// DiskWriteErrors counts entries that could not be written to disk; DiskWritesSkipped those not
+	// written because too many writes were in flight.
+	DiskWriteErrors, DiskWritesSkipped atomic.Int64
 }
 
 type metric struct {
@@ -58,6 +75,16 @@ func newCollector(s *Stats) *collector {
 	m := func(name, help string, kind prometheus.ValueType, v *atomic.Int64) metric {
 		return metric{prometheus.NewDesc("lectern_edge_"+name, help, nil, nil), kind, v}
 	}
+	// tier is a metric with a tier label; the series of one name differ only in its value.
+	tier := func(name, help, tier string, v *atomic.Int64) metric {
+		return metric{prometheus.NewDesc("lectern_edge_"+name, help, nil, prometheus.Labels{"tier": tier}), prometheus.CounterValue, v}
+	}
+	const (
+		tierHits      = "GET/HEAD requests answered from a fresh entry of this tier."
+		tierHitBytes  = "Body bytes written for requests answered from a fresh entry of this tier."
+		tierMiss      = "GET/HEAD requests that looked in this tier and found no fresh entry."
+		tierMissBytes = "Body bytes written for requests that looked in this tier and found no fresh entry."
+	)
 	c, g := prometheus.CounterValue, prometheus.GaugeValue
 	return &collector{metrics: []metric{
 		m("hits_total", "GET/HEAD requests answered from a fresh cache entry.", c, &s.Hits),
@@ -75,6 +102,20 @@ func newCollector(s *Stats) *collector {
 		m("evictions_total", "Entries evicted from the memory tier for space.", c, &s.Evictions),
 		m("purged_total", "Entries removed by purges.", c, &s.Purged),
 		m("playback_denied_total", "Requests refused for a missing, invalid or expired playback token.", c, &s.PlaybackDenied),
+		tier("tier_hits_total", tierHits, "memory", &s.MemoryHits),
+		tier("tier_hits_total", tierHits, "disk", &s.DiskHits),
+		tier("tier_hit_bytes_total", tierHitBytes, "memory", &s.MemoryHitBytes),
+		tier("tier_hit_bytes_total", tierHitBytes, "disk", &s.DiskHitBytes),
+		tier("tier_misses_total", tierMiss, "memory", &s.MemoryMisses),
+		tier("tier_misses_total", tierMiss, "disk", &s.DiskMisses),
+		tier("tier_miss_bytes_total", tierMissBytes, "memory", &s.MemoryMissBytes),
+		tier("tier_miss_bytes_total", tierMissBytes, "disk", &s.DiskMissBytes),
+		m("disk_bytes", "Size of the disk tier's files.", g, &s.DiskBytes),
+		m("disk_entries", "Files held by the disk tier.", g, &s.DiskEntries),
+		m("disk_evictions_total", "Disk tier files removed for space.", c, &s.DiskEvictions),
+		m("disk_corrupt_total", "Disk tier files found damaged and deleted, never served.", c, &s.DiskCorrupt),
+		m("disk_write_errors_total", "Entries that could not be written to the disk tier.", c, &s.DiskWriteErrors),
+		m("disk_writes_skipped_total", "Entries not written to the disk tier because too many writes were in flight.", c, &s.DiskWritesSkipped),
 	}}
 }
 
