@@ -237,6 +237,9 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	memory := byteSize(256 << 20)
 	fs.Var(&memory, "memory", "memory cache size")
 	originSecret := fs.String("origin-secret", "", "bearer secret this edge presents to its upstream on every request; one of the origin's --edge-secrets (prefer the environment variable)")
+	diskDir := fs.String("disk-dir", "", "directory of the disk cache under the memory cache, kept across restarts (this edge's alone). Empty: memory only")
+	diskSize := byteSize(10 << 30)
+	fs.Var(&diskSize, "disk-size", "disk cache size, with --disk-dir")
 	var pbf playbackFlags
 	pbf.register(fs, false)
 	var pf purgeFlags
@@ -256,11 +259,20 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--upstream %q: give the origin's URL, e.g. http://127.0.0.1:8081", *upstream)
 	}
+	if *diskDir != "" && diskSize <= 0 {
+		return fmt.Errorf("--disk-size %d: must be positive", diskSize)
+	}
 	edge, err := cdn.NewEdge(cdn.Config{Upstream: u, MemoryBytes: int64(memory), Logger: log,
-		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys, OriginSecret: *originSecret})
+		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys, OriginSecret: *originSecret,
+		DiskDir: *diskDir, DiskBytes: int64(diskSize)})
 	if err != nil {
+		if *diskDir != "" {
+			// The other settings are checked above; what can fail here is the disk tier.
+			return fmt.Errorf("--disk-dir %s: %w", *diskDir, err)
+		}
 		return err
 	}
+	defer edge.Close() // lets the last disk writes finish
 	ln, err := listen("listen", *listenAddr)
 	if err != nil {
 		return err

@@ -10,18 +10,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// startRole runs one `lectern ROLE` process and waits for its /healthz.
-func startRole(t *testing.T, addr string, args ...string) {
+// startRole runs one `lectern ROLE` process and waits for its /healthz. The process is killed when
+// the test ends, or earlier by calling kill.
+func startRole(t *testing.T, addr string, args ...string) (kill func()) {
 	t.Helper()
-	startRoleEnv(t, addr, nil, args...)
+	return startRoleEnv(t, addr, nil, args...)
 }
 
 // startRoleEnv is startRole with extra LECTERN_* variables (secrets, as operators pass them).
-func startRoleEnv(t *testing.T, addr string, env []string, args ...string) {
+func startRoleEnv(t *testing.T, addr string, env []string, args ...string) (kill func()) {
 	t.Helper()
 	cmd := exec.Command(lecternBin, args...)
 	if env != nil {
@@ -32,17 +34,20 @@ func startRoleEnv(t *testing.T, addr string, env []string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var once sync.Once
+	kill = func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
+	t.Cleanup(kill)
 	for i := 0; i < 150; i++ {
 		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return kill
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("lectern %s did not answer /healthz:\n%s", args[0], stderr.String())
+	return nil
 }
 
 // TestSampleAndSeparateRoles: `serve --sample` (what `make run` starts) publishes a playable sample

@@ -28,11 +28,13 @@ import (
 // serveFlags are the all-in-one settings; the defaults make `lectern serve` work with nothing else running.
 type serveFlags struct {
 	listen, originListen, data, db, storage string
+	edgeDiskDir                             string
 	ffmpeg, ffprobe, assets, publicURL      string
 	logLevel                                string
 	grace                                   time.Duration
 	jobs                                    jobFlags
 	edgeMemory, hotMemory, maxUpload        byteSize
+	edgeDiskSize                            byteSize
 	sample                                  bool
 	webhooks                                webhookFlags
 	uploads                                 uploadFlags
@@ -42,7 +44,7 @@ type serveFlags struct {
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f serveFlags
-	f.edgeMemory, f.hotMemory, f.maxUpload = 256<<20, 256<<20, 20<<30
+	f.edgeMemory, f.hotMemory, f.maxUpload, f.edgeDiskSize = 256<<20, 256<<20, 20<<30, 10<<30
 	fs := newFlags("serve", "serve [flags]", stderr)
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "public address: pages, API, uploads, and the edge at /hls/")
 	fs.StringVar(&f.originListen, "origin-listen", "127.0.0.1:8081", "address of the origin the edge pulls from")
@@ -57,6 +59,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.jobs.register(fs)
 	f.webhooks.register(fs)
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
+	fs.StringVar(&f.edgeDiskDir, "edge-disk-dir", "", "directory of the edge's disk cache under its memory cache, kept across restarts. Empty: memory only")
+	fs.Var(&f.edgeDiskSize, "edge-disk-size", "edge disk cache size, with --edge-disk-dir")
 	fs.Var(&f.hotMemory, "hot-memory", "origin's in-memory cache of the newest segments and playlists (0: none)")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
 	f.uploads.register(fs, false)
@@ -141,14 +145,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	upstream := &url.URL{Scheme: "http", Host: originLn.Addr().String()}
 	cfgEdge := cdn.Config{Upstream: upstream, MemoryBytes: int64(f.edgeMemory), Logger: log.With("role", "edge"),
-		PlaybackKeys: playbackKeys}
+		PlaybackKeys: playbackKeys, DiskDir: f.edgeDiskDir, DiskBytes: int64(f.edgeDiskSize)}
 	if len(edgeSecrets) > 0 {
 		cfgEdge.OriginSecret = edgeSecrets[0]
 	}
+	if f.edgeDiskDir != "" && f.edgeDiskSize <= 0 {
+		return fmt.Errorf("--edge-disk-size %d: must be positive", f.edgeDiskSize)
+	}
 	edge, err := cdn.NewEdge(cfgEdge)
 	if err != nil {
+		if f.edgeDiskDir != "" {
+			// The other settings are checked above; what can fail here is the disk tier.
+			return fmt.Errorf("--edge-disk-dir %s: %w", f.edgeDiskDir, err)
+		}
 		return err
 	}
+	defer edge.Close() // lets the last disk writes finish
 	// A purge, from ingest or from another ingest over HTTP, empties both caches, the origin's hot
 	// cache first: an edge purged first could refill from the origin before it is purged.
 	purgeBoth := func(target string) int {

@@ -159,6 +159,8 @@ func TestEdgeFlagErrors(t *testing.T) {
 		mentions string
 	}{
 		{[]string{"edge", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--playback-keys", "k1:short"}, "--playback-keys"},
+		{[]string{"edge", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--disk-dir", "/dev/null/x"}, "--disk-dir"},
+		{[]string{"edge", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--disk-dir", "d", "--disk-size", "0"}, "--disk-size"},
 		{[]string{"ingest", "--listen", "127.0.0.1:0", "--playback-keys", "nocolon"}, "--playback-keys"},
 		{[]string{"ingest", "--listen", "127.0.0.1:0", "--purge-edges", "http://127.0.0.1:1"}, "--purge-secret"},
 		{[]string{"ingest", "--listen", "127.0.0.1:0", "--purge-edges", "edge-1:8082", "--purge-secret", "x"}, "--purge-edges"},
