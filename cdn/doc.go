@@ -1,5 +1,5 @@
 // Package cdn is Lectern's edge: a caching reverse proxy that sits in front of any HTTP upstream (the
-// origin, or another edge) and serves students from memory.
+// origin, or another edge) and serves students from memory, and from disk when it has a disk tier.
 //
 // # Cache semantics
 //
@@ -77,6 +77,43 @@
 // without being stored: the Content-Length decides up front; a response of unknown length is
 // buffered up to the limit and streamed onward once it passes it.
 //
+// # Disk tier
+//
+// With Config.DiskDir set, a disk tier bounded by Config.DiskBytes sits under the memory tier. A
+// GET or HEAD looks in memory, then on disk, then fills; an entry read from disk is put back in
+// memory (unless a purge ran meanwhile) and, when fresh, answered with X-Cache: HIT and
+// Cache-Status "lectern-edge; hit; ttl=N; detail=disk" (a stale one takes the usual stale paths).
+// Every response stored in memory (a fill, a revalidation) is also written to disk unless its file
+// would exceed DiskBytes, in the background: the fill only hands the entry over (the file is
+// written by a goroutine of its own), at most 32 writes run at once, and a write beyond that is
+// skipped and counted.
+//
+// Each key has one file, named by the hex SHA-256 of the key under a directory named by its first
+// two hex digits. A file holds a fixed prefix (magic, format version, lengths), a JSON meta (the key,
+// status, stored headers, response time, initial age, lifetime, Vary'd headers and the request's
+// values for them), the body, and a CRC32C of everything before it. It is written as a temp file in
+// the same directory, synced, and renamed into place, so a reader sees the old file or the new one,
+// never a part. A read checks the length, the checksum and the key; a file that fails (truncated,
+// damaged, another key's file under this name) is deleted, counted in Stats.DiskCorrupt, never
+// served, and the request is a miss that refetches the object. The directory itself is not synced
+// after the rename: a crash may lose the newest files, which are then fetched again.
+//
+// An in-memory index (key, size, recency) serves lookups, purges and the byte bound. At start-up
+// it is rebuilt from the directory: temp files are deleted, every entry's prefix and meta are read
+// (not its body) and a file whose lengths do not add up to its size, whose meta does not parse or
+// whose key does not hash to its name is deleted and counted; the rest are ordered by modification
+// time, which each disk read refreshes. Beyond DiskBytes the least recently used files are deleted
+// (Stats.DiskEvictions). Recency is that of disk reads and writes: an object served from memory
+// alone ages on disk and may be evicted there first. A new Edge on the same directory serves what
+// the last one stored, with its age and freshness carried over; [Edge.Close] waits for the writes
+// in flight. The directory belongs to one edge at a time.
+//
+// Purges and invalidations reach the disk tier too: [Edge.Purge] deletes the files of matching keys
+// from the index (no walk of the directory), and a write is renamed into place only if no purge has
+// run since its fill read the purge generation, and no later write, invalidation or purge of its key
+// has replaced or cancelled it; otherwise its temp file is deleted. So a purged object is not served
+// from disk again, by this edge or after a restart.
+//
 // # Headers
 //
 // Hop-by-hop headers (Connection and the headers it names, Keep-Alive, TE, Trailer,
@@ -90,6 +127,7 @@
 // upstream or the cache:
 //
 //	lectern-edge; hit; ttl=53                          a fresh entry (ttl: seconds of freshness left)
+//	lectern-edge; hit; ttl=53; detail=disk             a fresh entry read from the disk tier
 //	lectern-edge; hit; ttl=-5; detail=stale-while-revalidate
 //	lectern-edge; fwd=uri-miss; fwd-status=200; stored; ttl=60
 //	lectern-edge; fwd=stale; fwd-status=304; stored; ttl=60   a revalidated entry
@@ -136,5 +174,11 @@
 // # Probes and metrics
 //
 // /healthz answers 200 while the process runs; /readyz answers 200 while the upstream's /healthz does.
-// [Stats] holds plain atomic counters; [Edge.Collector] exports them to Prometheus.
+// [Stats] holds plain atomic counters; [Edge.Collector] exports them to Prometheus. Per tier
+// (label tier="memory" or "disk"), lectern_edge_tier_hits_total and lectern_edge_tier_misses_total
+// count GET and HEAD hits and misses, and the _bytes_total series the body bytes written for them:
+// a request counts as a hit in the tier that had its fresh entry and as a miss in each tier it
+// looked in before (both, when it went upstream). The disk tier adds lectern_edge_disk_bytes,
+// lectern_edge_disk_entries, lectern_edge_disk_evictions_total, lectern_edge_disk_corrupt_total and
+// counters of failed and skipped writes.
 package cdn

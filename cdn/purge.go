@@ -61,7 +61,8 @@ func (e *Edge) forget(key string) {
 	}
 }
 
-// Purge removes cached objects and returns how many entries it removed. A prefix ending in "/"
+// Purge removes cached objects from every tier and returns how many keys it removed (a key held in
+// memory and on disk counts once). A prefix ending in "/"
 // removes every key under it ("/hls/LECTURE/" is a whole lecture); any other value removes that exact
 // path with any query string (the rule of package internal/purge). Keys are URL paths as requests
 // spell them (escaped), without the playback token of /s/{token}/ URLs. Fills in flight for a purged
