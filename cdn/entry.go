@@ -121,8 +121,8 @@ func (e *entry) refreshed(key string, notModified http.Header, requestTime, resp
 	return &n
 }
 
-// memoryTier is the byte-bounded in-memory level of the cache. Later tiers (disk, peers) are meant to
-// sit behind the same get/set/remove shape.
+// memoryTier is the byte-bounded in-memory level of the cache. The disk tier (disk.go) sits under
+// it with the same get/remove shape; its writes are asynchronous, so it has write instead of set.
 type memoryTier struct {
 	cache    *otter.Cache[string, *entry]
 	maxBytes int64
