@@ -152,6 +152,18 @@
 // A purge also detaches fills in flight for its keys: what they fetched is still handed to the
 // requests already waiting, but never stored, and later requests start a new fill.
 //
+// # Prefetch
+//
+// With Config.Prefetch = N, the edge learns each rendition's segment list from the media playlists it
+// serves (parsed by internal/hls; relative URIs only) and, when a playlist or one of its segments is
+// answered 200, fetches the following N segments into the cache through the ordinary fill path, so a
+// student playing in order finds every segment after the first already there, and the fills collapse
+// with students' own requests. A CMCD "nor" (next object request) hint, in the CMCD query argument or
+// the CMCD-Request header, is fetched too. Prefetch is the first work shed: it runs on at most 4
+// slots and a prefetch that finds none free is dropped, not queued. Prefetch fills count as misses;
+// lectern_edge_prefetches_total counts them, prefetch_used_total those a client then asked for,
+// prefetch_wasted_total those evicted first and prefetch_shed_total those dropped.
+//
 // # Signed playback
 //
 // With Config.PlaybackKeys set, students' requests carry a token (package internal/playtoken) as a

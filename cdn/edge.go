@@ -60,6 +60,9 @@ type Config struct {
 	DiskDir string
 	// DiskBytes bounds the disk tier's files; the least recently used go first. Default: 10 GiB.
 	DiskBytes int64
+	// Prefetch is how many following segments of a rendition are fetched into the cache when one of
+	// its media playlists or segments is served (see the package documentation). 0: no prefetch.
+	Prefetch int
 }
 
 const (
@@ -82,11 +85,13 @@ type Edge struct {
 	playbackKeys playtoken.Keys
 	originAuth   string // "Bearer " + Config.OriginSecret, or ""; never logged
 
-	mem     *memoryTier
-	disk    *diskTier // nil without Config.DiskDir
-	flights flightGroup
-	purge   purgeState
-	stats   Stats
+	mem  *memoryTier
+	disk *diskTier // nil without Config.DiskDir
+	// prefetch is nil without Config.Prefetch.
+	prefetch *prefetcher
+	flights  flightGroup
+	purge    purgeState
+	stats    Stats
 }
 
 // NewEdge validates cfg, fills in defaults and returns an Edge.
@@ -138,7 +143,12 @@ func NewEdge(cfg Config) (*Edge, error) {
 		e.originAuth = "Bearer " + cfg.OriginSecret
 	}
 	e.purgeHandler = purge.Handler(cfg.PurgeSecret, cfg.Logger, "edge", e.Purge)
-	mem, err := newMemoryTier(cfg.MemoryBytes, &e.stats)
+	var onEvict func(string)
+	if cfg.Prefetch > 0 {
+		e.prefetch = newPrefetcher(e, cfg.Prefetch)
+		onEvict = e.prefetch.evicted
+	}
+	mem, err := newMemoryTier(cfg.MemoryBytes, &e.stats, onEvict)
 	if err != nil {
 		return nil, fmt.Errorf("cdn: memory tier: %w", err)
 	}
@@ -216,6 +226,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		res = e.serveCacheable(w, r)
+		if e.prefetch != nil && r.Method == http.MethodGet && res.status == http.StatusOK {
+			e.prefetch.served(cacheKey(r.URL), cmcdNextObject(served))
+		}
 	case http.MethodConnect:
 		// A reverse proxy has no business tunnelling.
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, DELETE, PATCH")

@@ -129,7 +129,8 @@ type memoryTier struct {
 	stats    *Stats
 }
 
-func newMemoryTier(maxBytes int64, stats *Stats) (*memoryTier, error) {
+// newMemoryTier builds the tier. onEvict, when not nil, is told of every key evicted for space.
+func newMemoryTier(maxBytes int64, stats *Stats, onEvict func(key string)) (*memoryTier, error) {
 	c, err := otter.New(&otter.Options[string, *entry]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher:       func(_ string, e *entry) uint32 { return e.weight },
@@ -140,6 +141,9 @@ func newMemoryTier(maxBytes int64, stats *Stats) (*memoryTier, error) {
 			stats.CacheEntries.Add(-1)
 			if ev.WasEvicted() {
 				stats.Evictions.Add(1)
+				if onEvict != nil {
+					onEvict(ev.Key)
+				}
 			}
 		},
 	})

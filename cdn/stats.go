@@ -9,6 +9,8 @@ import (
 // Stats are the edge's counters and gauges: plain atomics, so the request path pays one atomic add
 // each; exporting them is the collector's job.
 type Stats struct {
+	prefetchStats
+
 	// Hits counts GET and HEAD requests answered from a fresh entry.
 	Hits atomic.Int64
 	// Misses counts GET and HEAD requests that went upstream (missing, another variant, or stale and
@@ -110,6 +112,10 @@ func newCollector(s *Stats) *collector {
 		tier("tier_misses_total", tierMiss, "disk", &s.DiskMisses),
 		tier("tier_miss_bytes_total", tierMissBytes, "memory", &s.MemoryMissBytes),
 		tier("tier_miss_bytes_total", tierMissBytes, "disk", &s.DiskMissBytes),
+		m("prefetches_total", "Fills started by prefetch (the next segments of a rendition being played).", c, &s.Prefetches),
+		m("prefetch_used_total", "Prefetched objects a client then asked for.", c, &s.PrefetchUsed),
+		m("prefetch_wasted_total", "Prefetched objects evicted before any client asked for them.", c, &s.PrefetchWasted),
+		m("prefetch_shed_total", "Prefetches dropped because every prefetch slot was busy.", c, &s.PrefetchShed),
 		m("disk_bytes", "Size of the disk tier's files.", g, &s.DiskBytes),
 		m("disk_entries", "Files held by the disk tier.", g, &s.DiskEntries),
 		m("disk_evictions_total", "Disk tier files removed for space.", c, &s.DiskEvictions),

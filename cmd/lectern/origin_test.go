@@ -55,7 +55,8 @@ func TestOriginEdgeCredential(t *testing.T) {
 		"origin", "--listen", originAddr, "--storage", store, "--playback-keys", keyList,
 		"--purge-secret", "purge-s3cret", "--hot-memory", "16MiB", "--max-storage-reads", "8", "--queue-timeout", "500ms")
 	startRoleEnv(t, edgeAddr, []string{"LECTERN_ORIGIN_SECRET=" + newSecret},
-		"edge", "--listen", edgeAddr, "--upstream", "http://"+originAddr, "--playback-keys", keyList)
+		"edge", "--listen", edgeAddr, "--upstream", "http://"+originAddr, "--playback-keys", keyList,
+		"--prefetch", "0") // the test reads MISS then HIT per object; prefetch would fill some first
 	startRole(t, bareEdgeAddr, "edge", "--listen", bareEdgeAddr, "--upstream", "http://"+originAddr, "--playback-keys", keyList)
 
 	org := "http://" + originAddr

@@ -240,6 +240,7 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	diskDir := fs.String("disk-dir", "", "directory of the disk cache under the memory cache, kept across restarts (this edge's alone). Empty: memory only")
 	diskSize := byteSize(10 << 30)
 	fs.Var(&diskSize, "disk-size", "disk cache size, with --disk-dir")
+	prefetch := fs.Int("prefetch", 2, "when a media playlist or segment is served, fetch this many following segments of the rendition into the cache (0: off)")
 	var pbf playbackFlags
 	pbf.register(fs, false)
 	var pf purgeFlags
@@ -262,9 +263,12 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if *diskDir != "" && diskSize <= 0 {
 		return fmt.Errorf("--disk-size %d: must be positive", diskSize)
 	}
+	if *prefetch < 0 {
+		return fmt.Errorf("--prefetch %d: give a number of segments, 0 for none", *prefetch)
+	}
 	edge, err := cdn.NewEdge(cdn.Config{Upstream: u, MemoryBytes: int64(memory), Logger: log,
 		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys, OriginSecret: *originSecret,
-		DiskDir: *diskDir, DiskBytes: int64(diskSize)})
+		DiskDir: *diskDir, DiskBytes: int64(diskSize), Prefetch: *prefetch})
 	if err != nil {
 		if *diskDir != "" {
 			// The other settings are checked above; what can fail here is the disk tier.

@@ -29,6 +29,7 @@ import (
 type serveFlags struct {
 	listen, originListen, data, db, storage string
 	edgeDiskDir                             string
+	edgePrefetch                            int
 	ffmpeg, ffprobe, assets, publicURL      string
 	logLevel                                string
 	grace                                   time.Duration
@@ -61,6 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&f.edgeMemory, "edge-memory", "edge memory cache size")
 	fs.StringVar(&f.edgeDiskDir, "edge-disk-dir", "", "directory of the edge's disk cache under its memory cache, kept across restarts. Empty: memory only")
 	fs.Var(&f.edgeDiskSize, "edge-disk-size", "edge disk cache size, with --edge-disk-dir")
+	fs.IntVar(&f.edgePrefetch, "edge-prefetch", 2, "the edge fetches this many following segments of a rendition being played (0: off)")
 	fs.Var(&f.hotMemory, "hot-memory", "origin's in-memory cache of the newest segments and playlists (0: none)")
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload")
 	f.uploads.register(fs, false)
@@ -145,7 +147,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	upstream := &url.URL{Scheme: "http", Host: originLn.Addr().String()}
 	cfgEdge := cdn.Config{Upstream: upstream, MemoryBytes: int64(f.edgeMemory), Logger: log.With("role", "edge"),
-		PlaybackKeys: playbackKeys, DiskDir: f.edgeDiskDir, DiskBytes: int64(f.edgeDiskSize)}
+		PlaybackKeys: playbackKeys, DiskDir: f.edgeDiskDir, DiskBytes: int64(f.edgeDiskSize), Prefetch: max(f.edgePrefetch, 0)}
 	if len(edgeSecrets) > 0 {
 		cfgEdge.OriginSecret = edgeSecrets[0]
 	}

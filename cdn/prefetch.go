@@ -1,0 +1,241 @@
+package cdn
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lectern/lectern/internal/hls"
+)
+
+// prefetcher fetches the segments a player will ask for next into the cache, so that a student
+// playing a rendition finds each segment already there. It learns each rendition's segment list from
+// the media playlists the edge serves (parsed by internal/hls), and when a playlist or a segment of it
+// is served it fetches the next N segments through the edge's own fill path (collapsed with students'
+// requests, stored like any response). A CMCD "nor" (next object request) hint is fetched too.
+//
+// Prefetch is the first work shed: it runs on at most maxPrefetches slots, and a prefetch that finds
+// no free slot is dropped, never queued.
+type prefetcher struct {
+	e     *Edge
+	n     int
+	slots chan struct{}
+
+	mu         sync.Mutex
+	renditions map[string]*rendition // by the playlist's directory, e.g. /hls/L/v1/720p/
+
+	// pending holds keys fetched by prefetch that no client has asked for yet.
+	pending sync.Map
+}
+
+// rendition is what the edge knows of one media playlist: its segments' cache keys in order.
+type rendition struct {
+	segments []string
+	index    map[string]int
+}
+
+const (
+	maxPrefetches = 4
+	// maxRenditions bounds the memory for learned playlists; a lecture has a handful of renditions.
+	maxRenditions = 4096
+)
+
+func newPrefetcher(e *Edge, n int) *prefetcher {
+	return &prefetcher{e: e, n: n, slots: make(chan struct{}, maxPrefetches), renditions: map[string]*rendition{}}
+}
+
+// served is called after a GET was answered with 200 for key (a cache key: escaped path and query).
+// hint is the CMCD nor value of the request, if any.
+func (p *prefetcher) served(key string, hint string) {
+	if _, ok := p.pending.LoadAndDelete(key); ok {
+		p.e.stats.PrefetchUsed.Add(1)
+	}
+	dir, name := path.Split(pathOf(key))
+	switch {
+	case strings.HasSuffix(name, ".m3u8"):
+		if r := p.learn(dir, key); r != nil && len(r.segments) > 0 {
+			p.fetchNext(r, -1)
+		}
+	default:
+		p.mu.Lock()
+		r := p.renditions[dir]
+		p.mu.Unlock()
+		if r != nil {
+			if i, ok := r.index[key]; ok {
+				p.fetchNext(r, i)
+			}
+		}
+	}
+	if hint != "" {
+		if target, ok := resolveHint(key, hint); ok {
+			p.fetch(target)
+		}
+	}
+}
+
+// learn parses the media playlist cached under key and remembers its segments. A master playlist,
+// or one not in the memory tier, teaches nothing.
+func (p *prefetcher) learn(dir, key string) *rendition {
+	ent, ok := p.e.mem.get(key)
+	if !ok || ent.status != http.StatusOK {
+		return nil
+	}
+	m, err := hls.ParseMedia(ent.body)
+	if err != nil {
+		return nil
+	}
+	r := &rendition{index: make(map[string]int, len(m.Segments))}
+	for _, s := range m.Segments {
+		seg, ok := resolveRef(dir, s.URI)
+		if !ok {
+			continue
+		}
+		r.index[seg] = len(r.segments)
+		r.segments = append(r.segments, seg)
+	}
+	p.mu.Lock()
+	if len(p.renditions) >= maxRenditions {
+		for k := range p.renditions { // drop one; a later request teaches it again
+			delete(p.renditions, k)
+			break
+		}
+	}
+	p.renditions[dir] = r
+	p.mu.Unlock()
+	return r
+}
+
+// evicted is told of every key the memory tier evicts for space.
+func (p *prefetcher) evicted(key string) {
+	if _, ok := p.pending.LoadAndDelete(key); ok {
+		p.e.stats.PrefetchWasted.Add(1)
+	}
+}
+
+// fetchNext prefetches the n segments after position i (-1: from the first).
+func (p *prefetcher) fetchNext(r *rendition, i int) {
+	for j := i + 1; j <= i+p.n && j < len(r.segments); j++ {
+		p.fetch(r.segments[j])
+	}
+}
+
+// fetch fills key unless it is cached already or no prefetch slot is free.
+func (p *prefetcher) fetch(key string) {
+	if ent, ok := p.e.mem.get(key); ok && ent.fresh(p.e.now()) {
+		return
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		p.e.stats.PrefetchShed.Add(1)
+		return
+	}
+	p.e.stats.Prefetches.Add(1)
+	go func() {
+		defer func() { <-p.slots }()
+		u, err := url.ParseRequestURI(key)
+		if err != nil {
+			return
+		}
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, key, nil)
+		if err != nil {
+			return
+		}
+		req.URL = u
+		req.RequestURI = key
+		var w discardWriter
+		if res := p.e.serveCacheable(&w, req); res.status == http.StatusOK {
+			p.pending.Store(key, struct{}{})
+		}
+	}()
+}
+
+// discardWriter is the ResponseWriter of a prefetch: the fill stores the response, nobody reads it.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header {
+	if d.h == nil {
+		d.h = http.Header{}
+	}
+	return d.h
+}
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// pathOf returns the path part of a cache key.
+func pathOf(key string) string {
+	p, _, _ := strings.Cut(key, "?")
+	return p
+}
+
+// resolveRef resolves a playlist URI against the playlist's directory and returns it as a cache key.
+// Only same-host relative references are prefetched: an absolute URL may point at another server.
+func resolveRef(dir, ref string) (string, bool) {
+	u, err := url.Parse(ref)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Path == "" {
+		return "", false
+	}
+	base := &url.URL{Path: dir}
+	r := base.ResolveReference(u)
+	key := r.EscapedPath()
+	if r.RawQuery != "" {
+		key += "?" + r.RawQuery
+	}
+	return key, strings.HasPrefix(key, "/")
+}
+
+// resolveHint resolves a CMCD nor value (a URL relative to the request) against key.
+func resolveHint(key, hint string) (string, bool) {
+	dir, _ := path.Split(pathOf(key))
+	return resolveRef(dir, hint)
+}
+
+// cmcdNextObject returns the CMCD "nor" key of a request, from the CMCD query argument or the
+// CMCD-Request header (CTA-5004): nor="next.m4s". "" when absent.
+func cmcdNextObject(r *http.Request) string {
+	data := r.Header.Get("CMCD-Request")
+	if q := r.URL.Query().Get(cmcdParam); q != "" {
+		data = q
+	}
+	for item := range strings.SplitSeq(data, ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || name != "nor" {
+			continue
+		}
+		if v, err := unquoteCMCD(value); err == nil {
+			return v
+		}
+	}
+	return ""
+}
+
+// unquoteCMCD removes the quotes of a CMCD string value; escapes are \" and \\ only.
+func unquoteCMCD(v string) (string, error) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", errBadCMCD
+	}
+	v = v[1 : len(v)-1]
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String(), nil
+}
+
+var errBadCMCD = errors.New("cdn: malformed CMCD string")
+
+// prefetchStats are the prefetcher's counters, part of Stats.
+type prefetchStats struct {
+	// Prefetches counts fills started by prefetch; PrefetchUsed those a client then asked for;
+	// PrefetchWasted those evicted before anyone did; PrefetchShed prefetches dropped because every
+	// prefetch slot was busy.
+	Prefetches, PrefetchUsed, PrefetchWasted, PrefetchShed atomic.Int64
+}
