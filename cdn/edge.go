@@ -63,6 +63,22 @@ type Config struct {
 	// Prefetch is how many following segments of a rendition are fetched into the cache when one of
 	// its media playlists or segments is served (see the package documentation). 0: no prefetch.
 	Prefetch int
+	// Peers lists the base URLs of the edges of this edge's region, this one included, for the
+	// regional peer group (see the package documentation): each cache key is owned by one of them,
+	// chosen by rendezvous hashing over these strings, and a miss asks the owner before the
+	// upstream. Every edge of the region must be given the same list. Empty: no peer group.
+	Peers []string
+	// Self is this edge's own entry in Peers, spelled the same. Required with Peers.
+	Self string
+	// PeerSecret is the bearer token edges of the group present to each other. A keyed edge
+	// (PlaybackKeys) serves plain /hls/ paths to a peer that presents it, and needs one to be in a
+	// group; without keys it keeps peer requests from being told apart by a header alone.
+	PeerSecret string
+	// PeerTimeout bounds the wait for a peer's response headers before the next peer is tried.
+	// Default: 2s.
+	PeerTimeout time.Duration
+	// PeerDownFor is how long a peer that failed is skipped. Default: 5s.
+	PeerDownFor time.Duration
 }
 
 const (
@@ -84,6 +100,8 @@ type Edge struct {
 	purgeHandler http.Handler // POST /_lectern/purge
 	playbackKeys playtoken.Keys
 	originAuth   string // "Bearer " + Config.OriginSecret, or ""; never logged
+	peers        *peerGroup
+	peerAuth     string // "Bearer " + Config.PeerSecret, or ""; never logged
 
 	mem  *memoryTier
 	disk *diskTier // nil without Config.DiskDir
@@ -99,11 +117,17 @@ func NewEdge(cfg Config) (*Edge, error) {
 	if cfg.Upstream == nil || (cfg.Upstream.Scheme != "http" && cfg.Upstream.Scheme != "https") || cfg.Upstream.Host == "" {
 		return nil, errors.New("cdn: Config.Upstream must be an absolute http or https URL")
 	}
-	for _, c := range []byte(cfg.OriginSecret) {
-		if c <= ' ' || c >= 0x7f {
-			// It goes into a header as is; say so here rather than fail every upstream request.
-			return nil, errors.New("cdn: Config.OriginSecret must be printable ASCII without spaces")
+	for name, sec := range map[string]string{"OriginSecret": cfg.OriginSecret, "PeerSecret": cfg.PeerSecret} {
+		for _, c := range []byte(sec) {
+			if c <= ' ' || c >= 0x7f {
+				// It goes into a header as is; say so here rather than fail every request.
+				return nil, fmt.Errorf("cdn: Config.%s must be printable ASCII without spaces", name)
+			}
 		}
+	}
+	peers, err := newPeerGroup(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.MemoryBytes <= 0 {
 		cfg.MemoryBytes = defaultMemoryBytes
@@ -138,9 +162,13 @@ func NewEdge(cfg Config) (*Edge, error) {
 		readyTimeout: cfg.ReadyTimeout,
 		playbackKeys: cfg.PlaybackKeys,
 		flights:      flightGroup{m: map[string]*flight{}},
+		peers:        peers,
 	}
 	if cfg.OriginSecret != "" {
 		e.originAuth = "Bearer " + cfg.OriginSecret
+	}
+	if cfg.PeerSecret != "" {
+		e.peerAuth = "Bearer " + cfg.PeerSecret
 	}
 	e.purgeHandler = purge.Handler(cfg.PurgeSecret, cfg.Logger, "edge", e.Purge)
 	var onEvict func(string)
@@ -216,6 +244,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	start := time.Now()
+	r = e.admitPeer(r)
 	served, res := e.playback(w, r)
 	if served == nil {
 		e.log.LogAttrs(r.Context(), slog.LevelDebug, "edge request refused", slog.String("method", r.Method),

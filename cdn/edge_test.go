@@ -246,7 +246,7 @@ func TestStatsAndCollector(t *testing.T) {
 			}
 		}
 	}
-	if values["lectern_edge_hits_total"] != 1 || values["lectern_edge_cache_entries"] != 1 || len(values) != 29 {
+	if values["lectern_edge_hits_total"] != 1 || values["lectern_edge_cache_entries"] != 1 || len(values) != 32 {
 		t.Errorf("metrics: %v", values)
 	}
 }

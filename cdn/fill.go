@@ -157,8 +157,7 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	}
 
 	requestTime := e.now()
-	e.stats.UpstreamFetches.Add(1)
-	resp, err := e.client.Do(req)
+	resp, fromPeer, err := e.send(ctx, r, req, key)
 	if err != nil {
 		e.stats.UpstreamErrors.Add(1)
 		if stale != nil && stale.ifError(e.now()) {
@@ -180,7 +179,9 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	if stale != nil && resp.StatusCode == http.StatusNotModified {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
 		resp.Body.Close()
-		return e.refresh(r, key, stale, resp.Header, requestTime, responseTime, gen), nil
+		out := e.refresh(r, key, stale, resp.Header, requestTime, responseTime, gen)
+		out.cs.detail = peerDetail(fromPeer)
+		return out, nil
 	}
 
 	d := decide(r, resp.StatusCode, resp.Header, responseTime)
@@ -190,7 +191,7 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 		e.forget(key)
 	}
 	if resp.ContentLength > e.maxObject {
-		return fillOutcome{resp: resp, retry: hasClientSpecific(r.Header)}, nil
+		return fillOutcome{resp: resp, retry: hasClientSpecific(r.Header), cs: cacheStatus{detail: peerDetail(fromPeer)}}, nil
 	}
 	body, complete, err := readUpTo(resp.Body, resp.ContentLength, e.maxObject)
 	if err != nil {
@@ -199,7 +200,7 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 		return fillOutcome{}, err
 	}
 	if !complete {
-		return fillOutcome{resp: resp, prefix: body}, nil
+		return fillOutcome{resp: resp, prefix: body, cs: cacheStatus{detail: peerDetail(fromPeer)}}, nil
 	}
 	resp.Body.Close()
 
@@ -211,8 +212,16 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	if !d.store && d.why != "" {
 		e.log.Debug("edge response not cached", slog.String("key", key), slog.String("why", d.why))
 	}
-	cs := cacheStatus{fwdStatus: resp.StatusCode, stored: stored, ttl: stored}
+	cs := cacheStatus{fwdStatus: resp.StatusCode, stored: stored, ttl: stored, detail: peerDetail(fromPeer)}
 	return fillOutcome{ent: ent, share: d.share, label: cacheMiss, cs: cs}, nil
+}
+
+// peerDetail is the Cache-Status detail of a response a peer of the group answered.
+func peerDetail(fromPeer bool) string {
+	if fromPeer {
+		return "peer"
+	}
+	return ""
 }
 
 // staleOnError is the outcome of a fill whose upstream failed while stale-if-error still covers the

@@ -33,7 +33,9 @@ func (e *Edge) playback(w http.ResponseWriter, r *http.Request) (*http.Request, 
 		return nil, writeText(w, r, http.StatusMethodNotAllowed, "method not allowed\n", "")
 	}
 	// Cleaned, so that //hls/, /./hls/ or /x/../hls/ cannot reach an upstream that normalizes them.
-	if len(e.playbackKeys) > 0 && isHLS(path.Clean(p)) {
+	// A peer of the group that presented the peer secret asks for the tokenless path its own client
+	// was verified for.
+	if len(e.playbackKeys) > 0 && isHLS(path.Clean(p)) && !e.trustedPeer(r) {
 		return nil, e.forbid(w, r)
 	}
 	return r, result{}

@@ -82,6 +82,7 @@ func (e *Edge) upstreamRequest(ctx context.Context, r *http.Request, method stri
 		return nil, err
 	}
 	out.Header = endToEnd(r.Header)
+	out.Header.Del(peerHeader) // for this edge's peers only; an upstream edge must not skip its own group
 	if e.originAuth != "" {
 		// The client's own Authorization (a guess, or a token meant for someone else) must never
 		// reach the upstream in place of the edge's credential. The request r keeps it, so the cache

@@ -31,6 +31,14 @@ type Stats struct {
 	CollapsedWaiters atomic.Int64
 	// UpstreamFetches counts requests sent upstream, of every kind.
 	UpstreamFetches atomic.Int64
+	// PeerFetches counts fill requests sent to peers of the group (see Config.Peers); they are not
+	// in UpstreamFetches.
+	PeerFetches atomic.Int64
+	// PeerErrors counts peer requests that failed (unreachable, slow, a broken body, an error of the
+	// peer's own) and went on to the next peer or the upstream.
+	PeerErrors atomic.Int64
+	// PeersMarkedDown counts the times a peer that was up was marked down (Config.PeerDownFor).
+	PeersMarkedDown atomic.Int64
 	// UpstreamErrors counts upstream exchanges that failed (unreachable, broken body) or answered 5xx.
 	UpstreamErrors atomic.Int64
 	// BytesOut counts body bytes written to clients.
@@ -97,6 +105,9 @@ func newCollector(s *Stats) *collector {
 		m("bypasses_total", "Requests with methods the cache does not handle.", c, &s.Bypasses),
 		m("collapsed_waiters_total", "Requests that waited on another request's upstream fetch.", c, &s.CollapsedWaiters),
 		m("upstream_fetches_total", "Requests sent upstream.", c, &s.UpstreamFetches),
+		m("peer_fetches_total", "Fill requests sent to peers of the regional group.", c, &s.PeerFetches),
+		m("peer_errors_total", "Peer requests that failed and went to the next peer or the upstream.", c, &s.PeerErrors),
+		m("peers_marked_down_total", "Times a peer was marked down after a failure.", c, &s.PeersMarkedDown),
 		m("upstream_errors_total", "Upstream exchanges that failed or answered 5xx.", c, &s.UpstreamErrors),
 		m("bytes_out_total", "Body bytes written to clients.", c, &s.BytesOut),
 		m("cache_bytes", "Weight held by the memory tier.", g, &s.CacheBytes),
