@@ -183,6 +183,55 @@
 // credential neither makes responses private to one client nor stops collapsing. The secret is never
 // logged. Edges of a tiered deployment fetching from a keyed parent edge are later work.
 //
+// # Peer group
+//
+// The edges of one region form a peer group (Config.Peers, every edge given the same list of base
+// URLs, and Config.Self, this edge's entry in it), so that the region fetches each object from the
+// upstream once however many edges its students are spread over. Each cache key (the path and
+// query above) has an owner among the peers by rendezvous hashing (package internal/rendezvous),
+// which every edge computes alike with no coordination; an edge that leaves moves only its own keys,
+// to the next-ranked peers.
+//
+// A fill (a miss, or a stale entry's revalidation, with its conditionals) goes to the peers in the
+// key's rank order, down to this edge itself: the owner fetches from the upstream, and a non-owner
+// sends the owner a plain GET of the same path and query, marked Lectern-Peer: 1. An edge answers a
+// marked request like any client's (from its cache, or through its own collapsed fill) but sends
+// its fill to its upstream, never to another peer: a request crosses at most one peer hop, so loops
+// are impossible, and the owner's collapsing turns the misses of the whole region into one upstream
+// fetch. The marker is not forwarded upstream. What a peer answers is stored like an upstream
+// response: it carries the upstream's headers with the peer's Age (which counts toward ours), Via
+// and Cache-Status member, after which this edge appends its own member with detail=peer:
+//
+//	lectern-edge; fwd=uri-miss; fwd-status=200; stored; ttl=60                the owner's
+//	lectern-edge; fwd=uri-miss; fwd-status=200; stored; ttl=60; detail=peer   ours
+//
+// A peer that fails is skipped without an error reaching the client: the next-ranked peer is
+// asked, and when this edge comes next in the ranking, the upstream. Failing means no connection,
+// no response headers within Config.PeerTimeout (2 s), a body cut short (bodies that fit the cache
+// are read before the answer is used, so a peer dying mid-body is still its failure), or an error
+// answer of the peer's own making, recognized by the absence of the peer's Cache-Status member (its
+// 502 for an unreachable upstream, a 403 for a wrong peer secret) or, for a 5xx, of fwd-status
+// naming that status. A 5xx the owner relays from its upstream is the upstream's answer and is
+// treated as one (stale-if-error applies), so an origin outage neither marks healthy peers down nor
+// multiplies origin requests by the number of peers. A failed peer is marked down for
+// Config.PeerDownFor (5 s) and skipped without being tried meanwhile; when the owner dies, the
+// next-ranked peer is the owner in everyone's eyes after one failed attempt each, and the region
+// fetches each object once again. Requests with the client's own Authorization (whose answers may
+// be private) and HEAD misses go straight upstream; pass-through methods are not the group's
+// business either.
+//
+// With Config.PeerSecret, peer requests carry Authorization: Bearer PeerSecret in place of
+// anything else (never the origin credential), and an edge honours the marker only with that
+// secret; the secret is then removed from the request, so the peer's request collapses with
+// anonymous clients and its answer is stored. A keyed edge (signed playback) serves the plain /hls/
+// path a peer asks for only with the secret: the requesting edge verified its client's token, and
+// the owner needs no token of its own. A keyed edge in a group must have a PeerSecret. Without one,
+// the marker is taken at its word; all it can do is keep a request from being forwarded to a peer.
+//
+// [Stats] counts PeerFetches (not in UpstreamFetches), PeerErrors and PeersMarkedDown.
+// A parent tier (Config.Upstream pointing at another edge, an origin shield) works with or without a
+// group. `lectern edge --peers URL,URL,... --self URL [--peer-secret S]` configures it.
+//
 // # Probes and metrics
 //
 // /healthz answers 200 while the process runs; /readyz answers 200 while the upstream's /healthz does.
