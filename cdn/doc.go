@@ -228,6 +228,12 @@
 // the owner needs no token of its own. A keyed edge in a group must have a PeerSecret. Without one,
 // the marker is taken at its word; all it can do is keep a request from being forwarded to a peer.
 //
+// A purge reaches the edges of a region one after another, so a peer may still hold what this edge
+// has just purged. The edge remembers its purges (ten minutes, at most 1024) and does not use a
+// peer's answer for a purged key when its Age (plus the round trip and a second, as Age counts
+// whole seconds) reaches back to the purge: it may be the purged object. The upstream is asked
+// instead, and the peer is not marked down.
+//
 // [Stats] counts PeerFetches (not in UpstreamFetches), PeerErrors and PeersMarkedDown.
 // A parent tier (Config.Upstream pointing at another edge, an origin shield) works with or without a
 // group. `lectern edge --peers URL,URL,... --self URL [--peer-secret S]` configures it.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,7 +44,59 @@ type peerGroup struct {
 	byName  map[string]*peer
 	timeout time.Duration // for a peer's response headers
 	downFor time.Duration
+
+	mu     sync.Mutex
+	purges []recentPurge // oldest first
 }
+
+// recentPurge is a purge this edge ran, remembered so that a peer not purged yet cannot hand back
+// what it removed.
+type recentPurge struct {
+	match func(key string) bool
+	at    time.Time
+}
+
+// Purges are remembered this long, and at most this many: enough to cover the moments in which a
+// purge reaches the edges of a region one after another.
+const (
+	purgeMemory    = 10 * time.Minute
+	maxPurgeMemory = 1024
+)
+
+// notePurge records a purge that matches keys with match.
+func (g *peerGroup) notePurge(match func(string) bool) {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	drop := 0
+	for drop < len(g.purges) && (now.Sub(g.purges[drop].at) > purgeMemory || len(g.purges)-drop >= maxPurgeMemory) {
+		drop++
+	}
+	g.purges = append(g.purges[drop:], recentPurge{match: match, at: now})
+}
+
+// purgedSince reports whether key was purged here within age (plus a second, since Age counts whole
+// seconds): a peer's answer that old may be the very object the purge removed, fetched before the
+// purge reached the peer.
+func (g *peerGroup) purgedSince(key string, age time.Duration) bool {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := len(g.purges) - 1; i >= 0; i-- {
+		p := g.purges[i]
+		if now.Sub(p.at) > age+time.Second {
+			return false // older purges are older still
+		}
+		if p.match(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// errPeerBehindPurge is a peer's answer that may predate a purge this edge ran. The peer is not
+// at fault (the purge has not reached it yet): the upstream is asked instead.
+var errPeerBehindPurge = errors.New("cdn: peer's copy may predate a purge here")
 
 func newPeerGroup(cfg Config) (*peerGroup, error) {
 	if len(cfg.Peers) == 0 {
@@ -133,12 +186,12 @@ func (e *Edge) fromPeers(ctx context.Context, r, req *http.Request, key string) 
 		if time.Now().UnixNano() < p.downUntil.Load() {
 			continue
 		}
-		resp, err := e.askPeer(ctx, p, r, req)
+		resp, err := e.askPeer(ctx, p, r, req, key)
 		if err == nil {
 			return resp
 		}
-		if ctx.Err() != nil {
-			return nil // the fill itself ran out of time; the peer is not to blame
+		if ctx.Err() != nil || errors.Is(err, errPeerBehindPurge) {
+			return nil // the peer is not to blame: the fill itself ran out of time, or a purge is under way
 		}
 		e.stats.PeerErrors.Add(1)
 		if p.markDown(e.peers.downFor) {
@@ -169,7 +222,7 @@ func (p *peer) markDown(d time.Duration) bool {
 // failed (unreachable, too slow to answer, a broken body, or an error of its own making) and the
 // next one should be tried. A body that fits the cache is read here, so that a peer dying mid-body
 // is still a peer failure rather than the client's.
-func (e *Edge) askPeer(ctx context.Context, p *peer, r, req *http.Request) (*http.Response, error) {
+func (e *Edge) askPeer(ctx context.Context, p *peer, r, req *http.Request, key string) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	timer := time.AfterFunc(e.peers.timeout, cancel)
 	out := req.Clone(ctx)
@@ -190,11 +243,17 @@ func (e *Edge) askPeer(ctx context.Context, p *peer, r, req *http.Request) (*htt
 		out.Header.Del("Authorization") // the origin credential is not the peers' business
 	}
 	e.stats.PeerFetches.Add(1)
+	sent := time.Now()
 	resp, err := e.client.Do(out)
 	timer.Stop()
 	if err != nil {
 		cancel()
 		return nil, err
+	}
+	if e.peers.purgedSince(key, parseAge(resp.Header)+time.Since(sent)) {
+		resp.Body.Close()
+		cancel()
+		return nil, errPeerBehindPurge
 	}
 	if !peerAnswered(resp) {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))

@@ -367,3 +367,40 @@ func TestPeerConfig(t *testing.T) {
 		}
 	}
 }
+
+// A purge reaches the edges of a region one after another. An edge already purged must not take
+// back the purged object from a peer the purge has not reached yet.
+func TestPeerNotAskedForWhatWasJustPurged(t *testing.T) {
+	var version sync.Map
+	origin := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		v, _ := version.Load(r.URL.Path)
+		body := append(peerSegment(r.URL.Path), fmt.Sprint(v)...)
+		serveObject(w, r, body, "Cache-Control", "max-age=600")
+	})
+	g := newTestGroup(t, 2, origin.URL, nil)
+	path := peerKey(g.urls, g.urls[0], "/hls/purged/")
+	version.Store(path, "v1")
+	if r, err := http.Get(g.urls[1] + path); err != nil {
+		t.Fatal(err)
+	} else {
+		r.Body.Close()
+	}
+	version.Store(path, "v2")
+	g.edges[1].Purge("/hls/purged/") // the owner, edges[0], is not purged yet
+
+	resp, err := http.Get(g.urls[1] + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.HasSuffix(body, []byte("v2")) {
+		t.Errorf("after the purge the edge served %q..., the purged copy its peer still held", body[len(body)-2:])
+	}
+	if s := g.edges[1].Stats(); s.PeerErrors.Load() != 0 || s.PeersMarkedDown.Load() != 0 {
+		t.Errorf("the owner was blamed for not being purged yet: %d errors", s.PeerErrors.Load())
+	}
+	if n := origin.count(path); n != 2 {
+		t.Errorf("origin saw %d requests, want 2 (the first fill, then the purged edge's own)", n)
+	}
+}

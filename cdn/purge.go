@@ -82,6 +82,9 @@ func (e *Edge) Purge(prefix string) int {
 	}
 	e.flights.mu.Unlock()
 
+	if e.peers != nil {
+		e.peers.notePurge(match)
+	}
 	removed := e.mem.removeMatching(match)
 	if e.disk != nil {
 		// The disk tier's index, not a walk of its directory.
