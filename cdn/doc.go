@@ -235,8 +235,8 @@
 // instead, and the peer is not marked down.
 //
 // [Stats] counts PeerFetches (not in UpstreamFetches), PeerErrors and PeersMarkedDown.
-// A parent tier (Config.Upstream pointing at another edge, an origin shield) works with or without a
-// group. `lectern edge --peers URL,URL,... --self URL [--peer-secret S]` configures it.
+// `lectern edge --peers URL,URL,... --self URL [--peer-secret S]` configures the group; the list is
+// static (the router does not feed it yet).
 //
 // # Probes and metrics
 //

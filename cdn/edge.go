@@ -72,7 +72,7 @@ type Config struct {
 	Self string
 	// PeerSecret is the bearer token edges of the group present to each other. A keyed edge
 	// (PlaybackKeys) serves plain /hls/ paths to a peer that presents it, and needs one to be in a
-	// group; without keys it keeps peer requests from being told apart by a header alone.
+	// group. Set, an edge honours the peer marker only from edges that present it.
 	PeerSecret string
 	// PeerTimeout bounds the wait for a peer's response headers before the next peer is tried.
 	// Default: 2s.
