@@ -130,6 +130,7 @@
 //	lectern-edge; hit; ttl=53; detail=disk             a fresh entry read from the disk tier
 //	lectern-edge; hit; ttl=-5; detail=stale-while-revalidate
 //	lectern-edge; fwd=uri-miss; fwd-status=200; stored; ttl=60
+//	lectern-edge; fwd=uri-miss; fwd-status=200; stored; ttl=60; detail=peer   fetched from a peer
 //	lectern-edge; fwd=stale; fwd-status=304; stored; ttl=60   a revalidated entry
 //	lectern-edge; fwd=stale; fwd-status=503; ttl=-10; detail=stale-if-error
 //	lectern-edge; fwd=uri-miss; fwd-status=200; stored; collapsed; ttl=60   answered by another's fill
@@ -139,7 +140,8 @@
 // fwd is uri-miss (nothing stored for the key), vary-miss (another variant stored) or stale; stored
 // is absent when the response was not kept; fwd-status is absent when the upstream gave no answer.
 // Answers the edge makes up itself (its 502, the 403 of signed playback, 405, the probes and the
-// purge endpoint) describe no upstream or stored response and carry no member, as RFC 9211 §2 asks.
+// purge endpoint) describe no upstream or stored response and carry no member, as RFC 9211 §2 asks
+// (and peers tell them apart from the upstream's answers by that; see Peer group).
 //
 // # Purge
 //
