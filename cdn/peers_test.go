@@ -116,7 +116,9 @@ func newTestGroup(t *testing.T, n int, upstreamURL string, mod func(*Config)) *t
 		t.Fatal(err)
 	}
 	for i, ts := range g.servers {
-		cfg := Config{Upstream: up, Logger: slog.New(slog.DiscardHandler), Peers: g.urls, Self: g.urls[i]}
+		// A generous PeerTimeout: a loaded test machine must not turn a slow peer into a failed one.
+		cfg := Config{Upstream: up, Logger: slog.New(slog.DiscardHandler), Peers: g.urls, Self: g.urls[i],
+			PeerTimeout: 10 * time.Second}
 		if mod != nil {
 			mod(&cfg)
 		}
@@ -402,5 +404,36 @@ func TestPeerNotAskedForWhatWasJustPurged(t *testing.T) {
 	}
 	if n := origin.count(path); n != 2 {
 		t.Errorf("origin saw %d requests, want 2 (the first fill, then the purged edge's own)", n)
+	}
+}
+
+// A peer that accepts the connection but does not answer is given up after PeerTimeout.
+func TestPeerTimeout(t *testing.T) {
+	origin := slowOrigin(t, 0)
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer hung.Close()
+	defer close(release)
+	u, _ := url.Parse(origin.URL)
+	self := "http://self.invalid"
+	peers := []string{self, hung.URL}
+	e, err := NewEdge(Config{Upstream: u, Logger: slog.New(slog.DiscardHandler), Peers: peers, Self: self,
+		PeerTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(e)
+	defer ts.Close()
+	path := peerKey(peers, hung.URL, "/hls/hung/")
+	start := time.Now()
+	r := get(t, ts, "GET", path)
+	if r.StatusCode != http.StatusOK || !bytes.Equal(r.body, peerSegment(path)) {
+		t.Errorf("%d, want the origin's 200", r.StatusCode)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %v with a 100ms PeerTimeout", took)
+	}
+	if s := e.Stats(); s.PeerErrors.Load() != 1 || s.PeersMarkedDown.Load() != 1 {
+		t.Errorf("peer errors %d, marked down %d; want 1, 1", s.PeerErrors.Load(), s.PeersMarkedDown.Load())
 	}
 }
