@@ -222,6 +222,10 @@
 // be private) and HEAD misses go straight upstream; pass-through methods are not the group's
 // business either.
 //
+// Prefetch goes through the fill path, so it too asks the owners. An edge does not prefetch after
+// answering a peer's request: the edge whose client asked prefetches for it, and the owner's memory
+// is not filled with the following segments, which other peers own.
+//
 // With Config.PeerSecret, peer requests carry Authorization: Bearer PeerSecret in place of
 // anything else (never the origin credential), and an edge honours the marker only with that
 // secret; the secret is then removed from the request, so the peer's request collapses with

@@ -255,7 +255,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		res = e.serveCacheable(w, r)
-		if e.prefetch != nil && r.Method == http.MethodGet && res.status == http.StatusOK {
+		// A peer's request is another edge's miss: that edge prefetches for its own client.
+		if e.prefetch != nil && r.Method == http.MethodGet && res.status == http.StatusOK && r.Header.Get(peerHeader) == "" {
 			e.prefetch.served(cacheKey(r.URL), cmcdNextObject(served))
 		}
 	case http.MethodConnect:

@@ -437,3 +437,32 @@ func TestPeerTimeout(t *testing.T) {
 		t.Errorf("peer errors %d, marked down %d; want 1, 1", s.PeerErrors.Load(), s.PeersMarkedDown.Load())
 	}
 }
+
+// Prefetch in a group: the edge a student plays from prefetches through the owners, each segment
+// reaches the origin once, and an owner answering peers does not prefetch on their behalf.
+func TestPeerGroupPrefetch(t *testing.T) {
+	up := prefetchUpstream(t, 8)
+	g := newTestGroup(t, 2, up.URL, func(c *Config) { c.Prefetch = 2 })
+	player := httptest.NewServer(g.edges[1])
+	defer player.Close()
+	get(t, player, "GET", "/hls/p1/v1/720p/index.m3u8")
+	for i := 1; i <= 8; i++ {
+		waitIdle(t, g.edges[1])
+		r := get(t, player, "GET", fmt.Sprintf("/hls/p1/v1/720p/seg_%05d.m4s", i))
+		if r.StatusCode != 200 || (i >= 2 && r.cache() != cacheHit) {
+			t.Fatalf("segment %d: %d %s, want a prefetched hit from the second on", i, r.StatusCode, r.cache())
+		}
+	}
+	waitIdle(t, g.edges[0])
+	for i := 1; i <= 8; i++ {
+		if n := up.count(fmt.Sprintf("/hls/p1/v1/720p/seg_%05d.m4s", i)); n != 1 {
+			t.Errorf("segment %d fetched %d times upstream, want 1", i, n)
+		}
+	}
+	if n := g.edges[0].Stats().Prefetches.Load(); n != 0 {
+		t.Errorf("the other edge prefetched %d times for its peer's requests, want 0", n)
+	}
+	if g.edges[1].Stats().PeerFetches.Load() == 0 {
+		t.Error("the player's edge never asked its peer: no key owned by it in this test")
+	}
+}
