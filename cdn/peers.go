@@ -179,7 +179,7 @@ func (e *Edge) send(ctx context.Context, r, req *http.Request, key string) (resp
 func (e *Edge) fromPeers(ctx context.Context, r, req *http.Request, key string) *http.Response {
 	for _, name := range rendezvous.Rank(e.peers.names, key) {
 		if name == e.peers.self {
-			// Every peer ranked above this edge is down: it is the owner now, and fetches itself.
+			// This edge owns the key, or every peer ranked above it is down: it fetches itself.
 			return nil
 		}
 		p := e.peers.byName[name]
