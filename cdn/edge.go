@@ -265,11 +265,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = writeText(w, r, http.StatusMethodNotAllowed, "method not allowed\n", cacheBypass)
 	default:
 		e.stats.Bypasses.Add(1)
+		// A successful unsafe method invalidates the stored response inside passThrough.
 		res = e.passThrough(w, r, cacheBypass, cacheStatus{fwd: fwdMethod})
-		if isUnsafe(r.Method) && res.status >= 200 && res.status < 400 {
-			// RFC 9111 §4.4: a successful unsafe request may have changed the resource.
-			e.forget(cacheKey(r.URL))
-		}
 	}
 	e.stats.BytesOut.Add(res.bytes)
 	e.log.LogAttrs(r.Context(), slog.LevelDebug, "edge request",

@@ -135,6 +135,11 @@ func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, label string,
 		e.stats.UpstreamErrors.Add(1)
 	}
 	cs.fwdStatus = resp.StatusCode
+	if isUnsafe(r.Method) && resp.StatusCode >= 200 && resp.StatusCode < 400 {
+		// RFC 9111 §4.4: a successful unsafe request may have changed the resource. Forgotten before
+		// the client hears back, so its next GET cannot be answered from the old copy.
+		e.forget(cacheKey(r.URL))
+	}
 	return e.writeStream(w, r, resp, nil, label, cs)
 }
 
