@@ -21,13 +21,7 @@ func TestEdgeDiskTierFlags(t *testing.T) {
 		t.Skip("runs the lectern binary")
 	}
 	body := bytes.Repeat([]byte("segment!"), 2048)
-	var fetches atomic.Int64
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fetches.Add(1)
-		w.Header().Set("Cache-Control", "max-age=3600")
-		w.Write(body)
-	}))
-	defer up.Close()
+	up, fetches := countingUpstream(t, body)
 	dir := filepath.Join(t.TempDir(), "edge-cache")
 	const path = "/hls/lec1/v1/720p/seg_00001.m4s"
 
@@ -87,4 +81,17 @@ func TestServeEdgeDiskDir(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		t.Errorf("serve --edge-disk-dir: %v", err)
 	}
+}
+
+// countingUpstream serves body, cacheable for an hour, to every request and counts them.
+func countingUpstream(t *testing.T, body []byte) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var fetches atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Write(body)
+	}))
+	t.Cleanup(up.Close)
+	return up, &fetches
 }

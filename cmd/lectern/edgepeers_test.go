@@ -3,10 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/lectern/lectern/internal/rendezvous"
@@ -19,13 +16,7 @@ func TestEdgePeerFlags(t *testing.T) {
 		t.Skip("runs the lectern binary")
 	}
 	body := bytes.Repeat([]byte("segment!"), 2048)
-	var fetches atomic.Int64
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fetches.Add(1)
-		w.Header().Set("Cache-Control", "max-age=3600")
-		w.Write(body)
-	}))
-	defer up.Close()
+	up, fetches := countingUpstream(t, body)
 	addrs := []string{freeAddr(t), freeAddr(t)}
 	peers := []string{"http://" + addrs[0], "http://" + addrs[1]}
 	for i, addr := range addrs {
