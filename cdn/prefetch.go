@@ -27,7 +27,8 @@ type prefetcher struct {
 	slots chan struct{}
 
 	mu         sync.Mutex
-	renditions map[string]*rendition // by the playlist's directory, e.g. /hls/L/v1/720p/
+	renditions map[string]*rendition // media playlists by their directory, e.g. /hls/L/v1/720p/
+	parsed     map[string]*rendition // every playlist seen, by cache key (a master's is empty)
 
 	// pending holds keys fetched by prefetch that no client has asked for yet.
 	pending sync.Map
@@ -35,18 +36,19 @@ type prefetcher struct {
 
 // rendition is what the edge knows of one media playlist: its segments' cache keys in order.
 type rendition struct {
+	src      *entry // the cached playlist it was parsed from; a new entry means parse again
 	segments []string
 	index    map[string]int
 }
 
 const (
 	maxPrefetches = 4
-	// maxRenditions bounds the memory for learned playlists; a lecture has a handful of renditions.
+	// maxRenditions bounds the memory for learned playlists; a lecture has a handful of them.
 	maxRenditions = 4096
 )
 
 func newPrefetcher(e *Edge, n int) *prefetcher {
-	return &prefetcher{e: e, n: n, slots: make(chan struct{}, maxPrefetches), renditions: map[string]*rendition{}}
+	return &prefetcher{e: e, n: n, slots: make(chan struct{}, maxPrefetches), renditions: map[string]*rendition{}, parsed: map[string]*rendition{}}
 }
 
 // served is called after a GET was answered with 200 for key (a cache key: escaped path and query).
@@ -78,34 +80,42 @@ func (p *prefetcher) served(key string, hint string) {
 	}
 }
 
-// learn parses the media playlist cached under key and remembers its segments. A master playlist,
-// or one not in the memory tier, teaches nothing.
+// learn parses the media playlist cached under key and remembers its segments for the segments'
+// directory. A master playlist, or one not in the memory tier, teaches nothing. Every student fetches
+// the playlists, so each cached copy is parsed once (a master's failure to parse too), not per request.
 func (p *prefetcher) learn(dir, key string) *rendition {
 	ent, ok := p.e.mem.get(key)
 	if !ok || ent.status != http.StatusOK {
 		return nil
 	}
-	m, err := hls.ParseMedia(ent.body)
-	if err != nil {
-		return nil
+	p.mu.Lock()
+	known := p.parsed[key]
+	p.mu.Unlock()
+	if known != nil && known.src == ent {
+		return known
 	}
-	r := &rendition{index: make(map[string]int, len(m.Segments))}
-	for _, s := range m.Segments {
-		seg, ok := resolveRef(dir, s.URI)
-		if !ok {
-			continue
+	r := &rendition{src: ent}
+	if m, err := hls.ParseMedia(ent.body); err == nil {
+		r.index = make(map[string]int, len(m.Segments))
+		for _, s := range m.Segments {
+			seg, ok := resolveRef(dir, s.URI)
+			if !ok {
+				continue
+			}
+			r.index[seg] = len(r.segments)
+			r.segments = append(r.segments, seg)
 		}
-		r.index[seg] = len(r.segments)
-		r.segments = append(r.segments, seg)
 	}
 	p.mu.Lock()
-	if len(p.renditions) >= maxRenditions {
-		for k := range p.renditions { // drop one; a later request teaches it again
-			delete(p.renditions, k)
-			break
-		}
+	if len(p.parsed) >= maxRenditions {
+		// Drop them all: later requests teach what is still being played.
+		clear(p.parsed)
+		clear(p.renditions)
 	}
-	p.renditions[dir] = r
+	p.parsed[key] = r
+	if len(r.segments) > 0 {
+		p.renditions[dir] = r
+	}
 	p.mu.Unlock()
 	return r
 }
