@@ -91,9 +91,20 @@ func minioBinary() (string, error) {
 	return p, nil
 }
 
+// FreeAddr returns a 127.0.0.1:port for a server a test starts in another process: see freePort.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+}
+
 // freePort returns a loopback port that nothing listened on a moment ago, below the kernel's
-// ephemeral range: the server is stopped and started again on it, and a port in that range could by
-// then be the local end of some connection, which would make the restart fail to bind.
+// ephemeral range: a port in that range (what listening on port 0 gives) can become the local end of
+// some other test's connection before the server binds it, and the bind then fails. Servers stopped
+// and started again on their port (StartMinIO) need this for the same reason.
 func freePort() (int, error) {
 	lo := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
