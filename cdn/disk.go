@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lectern/lectern/internal/purge"
 )
 
 // maxDiskWrites bounds the disk writes in flight. A fill never waits for the disk: beyond this many,
@@ -26,7 +28,7 @@ type diskTier struct {
 	maxBytes int64
 	stats    *Stats
 	log      *slog.Logger
-	purge    *purgeState
+	purge    *purge.Generations
 
 	mu      sync.Mutex
 	index   map[string]*diskItem
@@ -48,7 +50,7 @@ type diskItem struct {
 // replaces or drops it from diskTier.pending, and then it is discarded instead of renamed.
 type diskWrite struct{}
 
-func openDiskTier(dir string, maxBytes int64, stats *Stats, log *slog.Logger, p *purgeState) (*diskTier, error) {
+func openDiskTier(dir string, maxBytes int64, stats *Stats, log *slog.Logger, p *purge.Generations) (*diskTier, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -272,24 +274,24 @@ func (d *diskTier) writeFile(key string, ent *entry, gen uint64, w *diskWrite) (
 	}
 	size := int64(len(head) + len(ent.body) + len(trailer))
 
-	d.purge.mu.RLock()
-	defer d.purge.mu.RUnlock()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.pending[key] != w {
-		return nil // superseded, removed or purged
-	}
-	delete(d.pending, key)
-	if d.purge.gen.Load() != gen {
-		return nil
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return err
-	}
-	renamed = true
-	d.add(key, size)
-	d.evictLocked()
-	return nil
+	d.purge.Hold(func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.pending[key] != w {
+			return // superseded, removed or purged
+		}
+		delete(d.pending, key)
+		if d.purge.Current() != gen {
+			return
+		}
+		if err = os.Rename(tmp, final); err != nil {
+			return
+		}
+		renamed = true
+		d.add(key, size)
+		d.evictLocked()
+	})
+	return err
 }
 
 func (d *diskTier) forgetWrite(key string, w *diskWrite) {

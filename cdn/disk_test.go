@@ -299,10 +299,8 @@ func TestDiskPurge(t *testing.T) {
 	// A write that started before a purge must not land after it.
 	ent := newEntry(keys[2], 200, http.Header{"Cache-Control": {"max-age=3600"}}, []byte("old"),
 		plainRequest(), time.Now(), time.Now(), time.Hour)
-	gen := second.purge.generation()
-	second.purge.mu.RLock()
-	second.disk.write("/hls/b/2.m4s", ent, gen)
-	second.purge.mu.RUnlock()
+	gen := second.purge.Current()
+	second.purge.Hold(func() { second.disk.write("/hls/b/2.m4s", ent, gen) })
 	second.Purge("/hls/b/")
 	second.Close()
 	if _, err := os.Stat(diskFile(dir, "/hls/b/2.m4s")); err == nil {

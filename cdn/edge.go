@@ -108,7 +108,7 @@ type Edge struct {
 	// prefetch is nil without Config.Prefetch.
 	prefetch *prefetcher
 	flights  flightGroup
-	purge    purgeState
+	purge    purge.Generations
 	stats    Stats
 }
 
@@ -296,7 +296,7 @@ func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
 	key := cacheKey(r.URL)
 	// Read before the lookup: a purge after this point keeps whatever this request fetches or
 	// revalidates out of the cache.
-	gen := e.purge.generation()
+	gen := e.purge.Current()
 	ent, ok := e.mem.get(key)
 	fromDisk := false
 	if !ok && e.disk != nil {

@@ -3,8 +3,6 @@ package cdn
 import (
 	"context"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lectern/lectern/internal/purge"
@@ -13,44 +11,24 @@ import (
 // PurgePath is where an edge accepts purge requests (see [Config.PurgeSecret]).
 const PurgePath = purge.Path
 
-// purgeState orders purges against fills. A fill reads the generation before it looks anything up
-// and stores its result only if the generation is unchanged; the check and the store happen under
-// the read lock, and a purge bumps the generation and sweeps the tiers under the write lock. So a
-// fill that stored before a purge is swept by it, and one that would store after it sees the new
-// generation and does not: a purged object is never served from the cache again. A purge may also
-// keep unrelated fills running at that moment from being stored; they are fetched again later.
-type purgeState struct {
-	mu  sync.RWMutex
-	gen atomic.Uint64
-}
-
-func (p *purgeState) generation() uint64 { return p.gen.Load() }
-
 // store puts ent in the memory tier, and starts writing it to the disk tier, unless a purge has run
 // since generation gen. The disk write checks the generation again when its file is ready.
 func (e *Edge) store(key string, ent *entry, gen uint64) bool {
-	e.purge.mu.RLock()
-	defer e.purge.mu.RUnlock()
-	if e.purge.gen.Load() != gen {
-		return false
-	}
-	if !e.mem.set(key, ent) {
-		return false
-	}
-	if e.disk != nil {
-		e.disk.write(key, ent, gen)
-	}
-	return true
+	return e.purge.Store(gen, func() bool {
+		if !e.mem.set(key, ent) {
+			return false
+		}
+		if e.disk != nil {
+			e.disk.write(key, ent, gen)
+		}
+		return true
+	})
 }
 
 // promote puts an entry read from the disk tier in the memory tier, unless a purge has run since
 // generation gen (the purge may have deleted the file after it was read).
 func (e *Edge) promote(key string, ent *entry, gen uint64) {
-	e.purge.mu.RLock()
-	defer e.purge.mu.RUnlock()
-	if e.purge.gen.Load() == gen {
-		e.mem.set(key, ent)
-	}
+	e.purge.Store(gen, func() bool { return e.mem.set(key, ent) })
 }
 
 // forget removes key from every tier: its stored response is no longer valid.
@@ -70,28 +48,27 @@ func (e *Edge) forget(key string) {
 // and nothing fetched before the purge is stored after it.
 func (e *Edge) Purge(prefix string) int {
 	match := purge.Matcher(prefix)
-	e.purge.mu.Lock()
-	defer e.purge.mu.Unlock()
-	e.purge.gen.Add(1)
-
-	e.flights.mu.Lock()
-	for key := range e.flights.m {
-		if match(key) {
-			delete(e.flights.m, key)
+	var removed map[string]struct{}
+	e.purge.Purge(func() {
+		e.flights.mu.Lock()
+		for key := range e.flights.m {
+			if match(key) {
+				delete(e.flights.m, key)
+			}
 		}
-	}
-	e.flights.mu.Unlock()
+		e.flights.mu.Unlock()
 
-	if e.peers != nil {
-		e.peers.notePurge(match)
-	}
-	removed := e.mem.removeMatching(match)
-	if e.disk != nil {
-		// The disk tier's index, not a walk of its directory.
-		for _, key := range e.disk.removeMatching(match) {
-			removed[key] = struct{}{}
+		if e.peers != nil {
+			e.peers.notePurge(match)
 		}
-	}
+		removed = e.mem.removeMatching(match)
+		if e.disk != nil {
+			// The disk tier's index, not a walk of its directory.
+			for _, key := range e.disk.removeMatching(match) {
+				removed[key] = struct{}{}
+			}
+		}
+	})
 	n := len(removed)
 	e.stats.Purged.Add(int64(n))
 	return n

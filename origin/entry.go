@@ -49,7 +49,7 @@ func (s *Server) serveEntry(w http.ResponseWriter, r *http.Request, lecture stri
 	} else {
 		s.stats.HotMisses.Add(1)
 		label = "miss"
-		gen := s.purge.gen.Load()
+		gen := s.purge.Current()
 		v, err, shared := s.entries.g.Do(lecture, func() (any, error) { return s.resolveEntry(key, lecture, gen) })
 		if shared {
 			s.stats.Collapsed.Add(1)

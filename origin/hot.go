@@ -138,9 +138,5 @@ func (h *hotCache) removeMatching(match func(string) bool) int {
 
 // remember stores o unless a purge ran since generation gen.
 func (s *Server) remember(key string, o *object, gen uint64) {
-	s.purge.mu.RLock()
-	defer s.purge.mu.RUnlock()
-	if s.purge.gen.Load() == gen {
-		s.hot.set(key, o)
-	}
+	s.purge.Store(gen, func() bool { s.hot.set(key, o); return true })
 }

@@ -45,7 +45,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, key string,
 	label := "miss"
 	f, leader := s.flights.join(key)
 	if leader {
-		go s.runFill(f, s.purge.gen.Load())
+		go s.runFill(f, s.purge.Current())
 	} else {
 		s.stats.Collapsed.Add(1)
 		label = "collapsed"

@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lectern/lectern/internal/objstore"
@@ -94,7 +92,7 @@ type Server struct {
 	fillBudget   *budget
 	storageTTL   time.Duration
 	breaker      breaker
-	purge        purgeState
+	purge        purge.Generations
 	purgeHandler http.Handler
 
 	playbackKeys playtoken.Keys
@@ -351,25 +349,20 @@ func writeText(w http.ResponseWriter, r *http.Request, status int, body string) 
 
 func textResult(status int, n int64) result { return result{status: status, bytes: n} }
 
-// purgeState orders purges against fills, as at the edge: a fill reads the generation before it
-// starts and stores its object only if no purge ran since.
-type purgeState struct {
-	mu  sync.RWMutex
-	gen atomic.Uint64
-}
-
 // Purge drops hot objects, remembered misses and entry points under prefix (ending in "/"), or the
 // one object named (not ending in "/"), and returns how many entries it removed. Prefixes are URL
 // paths ("/hls/LECTURE/"). Fills in flight for matching keys are detached, so nothing read before
 // the purge is kept after it.
 func (s *Server) Purge(prefix string) int {
-	match := purge.Matcher(prefix)
-	s.purge.mu.Lock()
-	defer s.purge.mu.Unlock()
-	s.purge.gen.Add(1)
-	s.flights.detach(func(key string) bool { return match("/" + key) })
-	if s.hot == nil {
-		return 0
-	}
-	return s.hot.removeMatching(func(key string) bool { return match("/" + key) })
+	urlMatch := purge.Matcher(prefix)
+	// Hot keys are storage keys: the URL path without its leading slash.
+	match := func(key string) bool { return urlMatch("/" + key) }
+	n := 0
+	s.purge.Purge(func() {
+		s.flights.detach(match)
+		if s.hot != nil {
+			n = s.hot.removeMatching(match)
+		}
+	})
+	return n
 }
