@@ -8,19 +8,29 @@ import (
 	"time"
 )
 
-// prefetchUpstream serves a media playlist of n segments under /hls/p1/v1/720p/, and counts requests.
-func prefetchUpstream(t *testing.T, n int) *upstream {
+// mediaPlaylist is a VOD media playlist of n 4 s segments seg_00001.m4s..., with an init section
+// when init is set.
+func mediaPlaylist(n int, init bool) []byte {
 	var pl strings.Builder
-	pl.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"init.mp4\"\n")
+	pl.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n")
+	if init {
+		pl.WriteString("#EXT-X-MAP:URI=\"init.mp4\"\n")
+	}
 	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&pl, "#EXTINF:4.0,\nseg_%05d.m4s\n", i)
 	}
 	pl.WriteString("#EXT-X-ENDLIST\n")
+	return []byte(pl.String())
+}
+
+// prefetchUpstream serves a media playlist of n segments under /hls/p1/v1/720p/, and counts requests.
+func prefetchUpstream(t *testing.T, n int) *upstream {
+	pl := mediaPlaylist(n, true)
 	return newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		cc := []string{"Cache-Control", "public, max-age=31536000, immutable"}
 		switch {
 		case strings.HasSuffix(r.URL.Path, "index.m3u8"):
-			serveObject(w, r, []byte(pl.String()), cc...)
+			serveObject(w, r, pl, cc...)
 		case strings.HasSuffix(r.URL.Path, ".m4s"), strings.HasSuffix(r.URL.Path, ".mp4"):
 			time.Sleep(5 * time.Millisecond) // an origin round trip
 			serveObject(w, r, []byte("media "+r.URL.Path), cc...)
@@ -106,13 +116,7 @@ func TestPrefetchIsShedWhenBusy(t *testing.T) {
 	release := make(chan struct{})
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, ".m3u8") {
-			var pl strings.Builder
-			pl.WriteString("#EXTM3U\n#EXT-X-TARGETDURATION:4\n")
-			for i := 1; i <= 20; i++ {
-				fmt.Fprintf(&pl, "#EXTINF:4.0,\nseg_%05d.m4s\n", i)
-			}
-			pl.WriteString("#EXT-X-ENDLIST\n")
-			serveObject(w, r, []byte(pl.String()), "Cache-Control", "max-age=60")
+			serveObject(w, r, mediaPlaylist(20, false), "Cache-Control", "max-age=60")
 			return
 		}
 		<-release
@@ -132,13 +136,7 @@ func TestPrefetchWastedIsCounted(t *testing.T) {
 	big := strings.Repeat("x", 4000)
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, ".m3u8") {
-			var pl strings.Builder
-			pl.WriteString("#EXTM3U\n#EXT-X-TARGETDURATION:4\n")
-			for i := 1; i <= 30; i++ {
-				fmt.Fprintf(&pl, "#EXTINF:4.0,\nseg_%05d.m4s\n", i)
-			}
-			pl.WriteString("#EXT-X-ENDLIST\n")
-			serveObject(w, r, []byte(pl.String()), "Cache-Control", "max-age=60")
+			serveObject(w, r, mediaPlaylist(30, false), "Cache-Control", "max-age=60")
 			return
 		}
 		serveObject(w, r, []byte(big), "Cache-Control", "max-age=60")
