@@ -1,4 +1,4 @@
-# Shared by the bench scripts: source it after setting `say`/`die`.
+# Shared by the bench scripts. need_debs calls `say`, which each script defines before using it.
 
 # need_debs PKG:CHECK... installs each Debian package PKG whose CHECK (a shell test) fails, e.g.
 #   need_debs "ffmpeg:command -v ffmpeg && command -v ffprobe" "time:[ -x /usr/bin/time ]"
@@ -12,4 +12,18 @@ need_debs() {
   local sudo_=(); [ "$(id -u)" = 0 ] || sudo_=(sudo)
   "${sudo_[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# parse_write SCRIPT ARGS...: the bench scripts' one option. Sets write=1 for --write (or when WRITE=1
+# is in the environment), prints SCRIPT's header comment for -h/--help, refuses anything else.
+parse_write() {
+  local script=$1 arg; shift
+  write=${WRITE:-0}
+  for arg in "$@"; do
+    case $arg in
+      --write) write=1 ;;
+      -h | --help) sed -n '2,/^set -euo/p' "$script" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+      *) echo "usage: $script [--write]" >&2; exit 2 ;;
+    esac
+  done
 }

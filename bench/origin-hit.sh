@@ -27,14 +27,8 @@
 set -euo pipefail
 
 section="## Origin hot-cache hits vs nginx sendfile"
-write=${WRITE:-0}
-for arg in "$@"; do
-  case $arg in
-    --write) write=1 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: $0 [--write]" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+parse_write "$0" "$@"
 root=$(cd "$(dirname "$0")/.." && pwd)
 anchors=${ANCHORS:-$root/../shared/bench/edge-anchors.sh}
 conns=${CONNS:-32}
@@ -49,7 +43,6 @@ lecture=benchoriginlect2 # a catalog-style id: 16 characters of [a-z2-7]
 say() { echo "origin-bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-. "$root/bench/lib.sh"
 need_debs "nginx:command -v nginx" "varnish:command -v varnishd" "wrk:command -v wrk" \
   "ffmpeg:command -v ffmpeg" "curl:command -v curl"
 command -v python3 >/dev/null || die "python3 is required (metrics and arithmetic)"

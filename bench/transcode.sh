@@ -19,14 +19,8 @@
 set -euo pipefail
 
 section="## Transcode: lectern vs bare ffmpeg vs a fixed ladder"
-write=${WRITE:-0}
-for arg in "$@"; do
-  case $arg in
-    --write) write=1 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: $0 [--write]" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+parse_write "$0" "$@"
 secs=${SECS:-120}
 size=${SIZE:-1920x1080}
 job_timeout=${JOB_TIMEOUT:-1800}
@@ -35,7 +29,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 say() { echo "transcode-bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-. "$root/bench/lib.sh"
 need_debs "ffmpeg:command -v ffmpeg && command -v ffprobe" "time:[ -x /usr/bin/time ]" "coreutils:command -v timeout"
 command -v python3 >/dev/null || die "python3 is required (to parse the --print-ffmpeg line)"
 

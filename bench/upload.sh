@@ -28,14 +28,8 @@
 set -euo pipefail
 
 section="## Upload: tus through lectern vs a plain write to the store"
-write=${WRITE:-0}
-for arg in "$@"; do
-  case $arg in
-    --write) write=1 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: $0 [--write]" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+parse_write "$0" "$@"
 runs=${RUNS:-3}
 small_chunk=${SMALL_CHUNK:-$((16 << 20))}
 large_chunk=${LARGE_CHUNK:-$((256 << 20))}
@@ -46,7 +40,6 @@ gib=$((1 << 30))
 say() { echo "upload-bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-. "$root/bench/lib.sh"
 need_debs "ffmpeg:command -v ffmpeg && command -v ffprobe" "time:[ -x /usr/bin/time ]" "curl:command -v curl"
 command -v python3 >/dev/null || die "python3 is required (JSON and arithmetic)"
 minio=${MINIO_BIN:-$(go env GOPATH)/bin/minio}
