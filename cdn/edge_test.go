@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -248,5 +249,52 @@ func TestStatsAndCollector(t *testing.T) {
 	}
 	if values["lectern_edge_hits_total"] != 1 || values["lectern_edge_cache_entries"] != 1 || len(values) != 32 {
 		t.Errorf("metrics: %v", values)
+	}
+}
+
+// A plain hit is written from the entry's prepared header (serveFull); a conditional one goes through
+// http.ServeContent. Both must send the same fields, and serving must never edit what the entry
+// shares between responses.
+func TestFullHitHeaders(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Content-Type"] = nil // the upstream sends none; nobody may sniff one
+		h.Set("Etag", `"v1"`)
+		h.Set("Last-Modified", "Sat, 01 Mar 2025 11:00:00 GMT")
+		h.Add("Via", "1.1 origin")
+		h.Add("Cache-Status", "lectern-origin; hit")
+		h.Set("Cache-Control", "max-age=600")
+		h.Set("Content-Length", strconv.Itoa(len(segment)))
+		w.Write(segment)
+	})
+	_, ts := newTestEdge(t, up.URL, newClock(), nil)
+	if r := get(t, ts, "GET", "/seg"); r.cache() != "MISS" || !bytes.Equal(r.body, segment) {
+		t.Fatalf("first request: %s, %d bytes", r.cache(), len(r.body))
+	}
+	plain := []response{get(t, ts, "GET", "/seg"), get(t, ts, "GET", "/seg")}
+	viaServeContent := get(t, ts, "GET", "/seg", "If-None-Match", `"other"`)
+	for i, r := range append(plain, viaServeContent) {
+		if r.StatusCode != 200 || r.cache() != "HIT" || !bytes.Equal(r.body, segment) {
+			t.Fatalf("response %d: %d %s, %d bytes", i, r.StatusCode, r.cache(), len(r.body))
+		}
+		if ct, ok := r.Header["Content-Type"]; ok {
+			t.Errorf("response %d: Content-Type %q added", i, ct)
+		}
+		for name, want := range map[string]string{
+			"Content-Length": strconv.Itoa(len(segment)),
+			"Via":            "1.1 origin, 1.1 lectern-edge",
+			"Cache-Status":   "lectern-origin; hit, lectern-edge; hit; ttl=600",
+			"Accept-Ranges":  "bytes",
+			"Etag":           `"v1"`,
+			"Last-Modified":  "Sat, 01 Mar 2025 11:00:00 GMT",
+			"Age":            "0",
+		} {
+			if got := strings.Join(r.Header.Values(name), ", "); got != want {
+				t.Errorf("response %d: %s %q, want %q", i, name, got, want)
+			}
+		}
+	}
+	if up.count("/seg") != 1 {
+		t.Errorf("upstream saw %d requests, want 1", up.count("/seg"))
 	}
 }

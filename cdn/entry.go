@@ -2,6 +2,8 @@ package cdn
 
 import (
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +31,11 @@ type entry struct {
 	varyValues []string
 
 	weight uint32
+	// full is the header of a 200 served whole from this entry, less the per-response fields (Age,
+	// X-Cache, Cache-Status): built once per entry so that a hit copies slices instead of cloning
+	// them. Every slice has len == cap, so an Add on the response header reallocates rather than
+	// writing into the shared array; nothing may modify them in place.
+	full http.Header
 }
 
 // entryOverhead approximates the memory an entry costs beyond its body and headers (the struct,
@@ -55,7 +62,25 @@ func newEntry(key string, status int, upstream http.Header, body []byte, req *ht
 	}
 	e.lastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	e.weight = weigh(key, h, body)
+	e.full = fullHeader(h, len(body))
 	return e
+}
+
+// fullHeader builds entry.full from an entry's stored header and body length.
+func fullHeader(stored http.Header, n int) http.Header {
+	f := make(http.Header, len(stored)+4)
+	for k, vs := range stored {
+		f[k] = slices.Clip(slices.Clone(vs))
+	}
+	if _, ok := f["Content-Type"]; !ok {
+		// Present but empty: net/http would sniff a type otherwise, and an upstream that sent none
+		// gets none added.
+		f["Content-Type"] = nil
+	}
+	f["Content-Length"] = []string{strconv.Itoa(n)}
+	f["Via"] = slices.Clip(append(slices.Clone(stored["Via"]), via))
+	f["Accept-Ranges"] = []string{"bytes"}
+	return f
 }
 
 func weigh(key string, h http.Header, body []byte) uint32 {
@@ -118,6 +143,7 @@ func (e *entry) refreshed(key string, notModified http.Header, requestTime, resp
 	n.lastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	n.stale = staleRulesOf(h)
 	n.weight = weigh(key, h, e.body)
+	n.full = fullHeader(h, len(e.body))
 	return &n
 }
 
