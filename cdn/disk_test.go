@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,11 @@ func TestDiskRestartServesHits(t *testing.T) {
 		}
 		if age := r.Header.Get("Age"); age != "60" {
 			t.Errorf("disk hit %s: Age %q, want 60 (the age survives the restart)", p, age)
+		}
+		// The stored header comes back whole; nothing is sniffed or lost.
+		if r.Header.Get("Content-Type") != "video/mp4" || r.Header.Get("Cache-Control") != "max-age=3600" ||
+			r.Header.Get("Via") != "1.1 lectern-edge" || r.Header.Get("Content-Length") != strconv.Itoa(len(r.body)) {
+			t.Errorf("disk hit %s: header %v", p, r.Header)
 		}
 		r = expect(t, base, p, objectBody(strings.Split(p, "?")[0], 0), "HIT")
 		if cs := r.Header.Get("Cache-Status"); strings.Contains(cs, "disk") {

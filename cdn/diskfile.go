@@ -124,6 +124,7 @@ func decodeEntry(key string, data []byte) (*entry, error) {
 	}
 	ent.lastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	ent.weight = weigh(key, h, body)
+	ent.full = fullHeader(h, len(body))
 	return ent, nil
 }
 
