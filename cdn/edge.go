@@ -79,6 +79,12 @@ type Config struct {
 	PeerTimeout time.Duration
 	// PeerDownFor is how long a peer that failed is skipped. Default: 5s.
 	PeerDownFor time.Duration
+	// MaxRequests bounds the client GET and HEAD requests answered at once, and MaxFills the
+	// upstream fills (misses) in progress. Under them, work is shed by priority (see the package
+	// documentation): prefetch beyond half of either, first requests of new sessions beyond three
+	// quarters, everything beyond the bound; a shed request gets 503 with Retry-After. Defaults:
+	// 20000 and 512.
+	MaxRequests, MaxFills int
 }
 
 const (
@@ -107,6 +113,7 @@ type Edge struct {
 	disk *diskTier // nil without Config.DiskDir
 	// prefetch is nil without Config.Prefetch.
 	prefetch *prefetcher
+	shed     *shedder
 	flights  flightGroup
 	purge    purge.Generations
 	stats    Stats
@@ -169,6 +176,9 @@ func NewEdge(cfg Config) (*Edge, error) {
 	}
 	if cfg.PeerSecret != "" {
 		e.peerAuth = "Bearer " + cfg.PeerSecret
+	}
+	if e.shed, err = newShedder(cfg.MaxRequests, cfg.MaxFills, &e.stats); err != nil {
+		return nil, fmt.Errorf("cdn: shedder: %w", err)
 	}
 	e.purgeHandler = purge.Handler(cfg.PurgeSecret, cfg.Logger, "edge", e.Purge)
 	var onEvict func(string)
@@ -254,7 +264,17 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = withoutCMCD(served)
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		res = e.serveCacheable(w, r)
+		// Another edge's request is that edge's client's miss: it plays.
+		prio, sid := prioPlaying, ""
+		if r.Header.Get(peerHeader) == "" {
+			prio, sid = e.shed.classify(served)
+		}
+		if !e.shed.admit(prio, sid) {
+			res = e.overloaded(w, r, prio)
+			break
+		}
+		res = e.serveCacheable(w, r, prio)
+		e.shed.done()
 		// A peer's request is another edge's miss: that edge prefetches for its own client.
 		if e.prefetch != nil && r.Method == http.MethodGet && res.status == http.StatusOK && r.Header.Get(peerHeader) == "" {
 			e.prefetch.served(cacheKey(r.URL), cmcdNextObject(served))
@@ -295,7 +315,7 @@ func cacheKey(u *url.URL) string {
 }
 
 // serveCacheable answers GET and HEAD: from a fresh entry, or through a (collapsed) fill.
-func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
+func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request, prio priority) result {
 	key := cacheKey(r.URL)
 	// Read before the lookup: a purge after this point keeps whatever this request fetches or
 	// revalidates out of the cache.
@@ -335,7 +355,7 @@ func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request) result {
 		fwd = fwdStale
 	}
 	e.stats.Misses.Add(1)
-	res := e.serveMiss(w, r, key, ent, gen, fwd)
+	res := e.serveMiss(w, r, key, ent, gen, fwd, prio)
 	e.countTiers(tierNone, res.bytes)
 	return res
 }
@@ -369,20 +389,29 @@ func (e *Edge) countTiers(found int, bytes int64) {
 
 // serveMiss answers a GET or HEAD that found no usable entry (stale is the stale one, if any): HEAD
 // goes upstream as is, GET through a fill, collapsed unless the request has Authorization.
-func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent *entry, gen uint64, fwd string) result {
+func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent *entry, gen uint64, fwd string, prio priority) result {
+	if r.Method == http.MethodGet && r.Header.Get("Authorization") == "" {
+		fl, leader := e.flights.join(key)
+		if !leader {
+			return e.wait(w, r, fl, fwd) // joining a fill costs the upstream nothing: never shed
+		}
+		if !e.shed.startFill(prio) {
+			e.flights.finish(key, fl, nil, "", cacheStatus{}, errOverloaded)
+			return e.overloaded(w, r, prio)
+		}
+		defer e.shed.endFill()
+		return e.lead(w, r, key, ent, fl, gen, fwd)
+	}
+	if !e.shed.startFill(prio) {
+		return e.overloaded(w, r, prio)
+	}
+	defer e.shed.endFill()
 	if r.Method == http.MethodHead {
 		// Fetching a whole body to answer a HEAD would waste the upstream's bandwidth.
 		return e.passThrough(w, r, cacheMiss, cacheStatus{fwd: fwd})
 	}
-	if r.Header.Get("Authorization") != "" {
-		// The response may be for this client only, so it must not be handed to anyone waiting.
-		return e.lead(w, r, key, ent, nil, gen, fwd)
-	}
-	fl, leader := e.flights.join(key)
-	if !leader {
-		return e.wait(w, r, fl, fwd)
-	}
-	return e.lead(w, r, key, ent, fl, gen, fwd)
+	// With Authorization the response may be for this client only, so nobody may wait on it.
+	return e.lead(w, r, key, ent, nil, gen, fwd)
 }
 
 // serveEntry writes a complete response held in memory. A 200 goes through http.ServeContent, which

@@ -247,7 +247,7 @@ func TestStatsAndCollector(t *testing.T) {
 			}
 		}
 	}
-	if values["lectern_edge_hits_total"] != 1 || values["lectern_edge_cache_entries"] != 1 || len(values) != 32 {
+	if values["lectern_edge_hits_total"] != 1 || values["lectern_edge_cache_entries"] != 1 || len(values) != 35 {
 		t.Errorf("metrics: %v", values)
 	}
 }

@@ -51,7 +51,11 @@ func (g *flightGroup) finish(key string, f *flight, ent *entry, label string, cs
 	close(f.done)
 }
 
-var errFillAborted = errors.New("cdn: fill aborted")
+var (
+	errFillAborted = errors.New("cdn: fill aborted")
+	// errOverloaded ends a flight whose leader was shed before it reached the upstream.
+	errOverloaded = errors.New("cdn: edge overloaded")
+)
 
 // wait answers a request that joined another request's fill; fwd is why it could not be answered
 // from the cache.
@@ -63,6 +67,8 @@ func (e *Edge) wait(w http.ResponseWriter, r *http.Request, f *flight, fwd strin
 		return result{status: statusClientClosed, label: cacheMiss}
 	}
 	switch {
+	case errors.Is(f.err, errOverloaded):
+		return e.overloaded(w, r, prioPlaying)
 	case f.err != nil:
 		return e.badGateway(w, r, cacheMiss, f.err)
 	case f.ent != nil && f.ent.varyMatches(r):

@@ -159,7 +159,7 @@ func (p *prefetcher) fetch(key string) {
 		req.URL = u
 		req.RequestURI = key
 		var w discardWriter
-		if res := p.e.serveCacheable(&w, req); res.status == http.StatusOK {
+		if res := p.e.serveCacheable(&w, req, prioPrefetch); res.status == http.StatusOK {
 			p.pending.Store(key, struct{}{})
 		}
 	}()
@@ -205,24 +205,8 @@ func resolveHint(key, hint string) (string, bool) {
 	return resolveRef(dir, hint)
 }
 
-// cmcdNextObject returns the CMCD "nor" key of a request, from the CMCD query argument or the
-// CMCD-Request header (CTA-5004): nor="next.m4s". "" when absent.
-func cmcdNextObject(r *http.Request) string {
-	data := r.Header.Get("CMCD-Request")
-	if q := r.URL.Query().Get(cmcdParam); q != "" {
-		data = q
-	}
-	for item := range strings.SplitSeq(data, ",") {
-		name, value, ok := strings.Cut(strings.TrimSpace(item), "=")
-		if !ok || name != "nor" {
-			continue
-		}
-		if v, err := unquoteCMCD(value); err == nil {
-			return v
-		}
-	}
-	return ""
-}
+// cmcdNextObject returns the CMCD "nor" key of a request (CTA-5004), "" when absent.
+func cmcdNextObject(r *http.Request) string { return cmcdString(r, "CMCD-Request", "nor") }
 
 // unquoteCMCD removes the quotes of a CMCD string value; escapes are \" and \\ only.
 func unquoteCMCD(v string) (string, error) {

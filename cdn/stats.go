@@ -70,6 +70,13 @@ type Stats struct {
 	// DiskWriteErrors counts entries that could not be written to disk; DiskWritesSkipped those not
 	// written because too many writes were in flight.
 	DiskWriteErrors, DiskWritesSkipped atomic.Int64
+
+	// Shed counts work turned away under load, by priority: prefetch fills, first requests of new
+	// sessions, requests of sessions already playing (see Config.MaxRequests).
+	Shed [3]atomic.Int64
+	// RequestsInFlight and FillsInFlight are the loads shedding looks at: client GET/HEAD requests
+	// being answered, and upstream fills (misses) in progress.
+	RequestsInFlight, FillsInFlight atomic.Int64
 }
 
 type metric struct {
@@ -95,6 +102,10 @@ func newCollector(s *Stats) *collector {
 		tierMiss      = "GET/HEAD requests that looked in this tier and found no fresh entry."
 		tierMissBytes = "Body bytes written for requests that looked in this tier and found no fresh entry."
 	)
+	shed := func(class string, v *atomic.Int64) metric {
+		return metric{prometheus.NewDesc("lectern_edge_shed_total", "Work turned away with 503 under load (prefetches are dropped silently), by priority.",
+			nil, prometheus.Labels{"priority": class}), prometheus.CounterValue, v}
+	}
 	c, g := prometheus.CounterValue, prometheus.GaugeValue
 	return &collector{metrics: []metric{
 		m("hits_total", "GET/HEAD requests answered from a fresh cache entry.", c, &s.Hits),
@@ -127,6 +138,11 @@ func newCollector(s *Stats) *collector {
 		m("prefetch_used_total", "Prefetched objects a client then asked for.", c, &s.PrefetchUsed),
 		m("prefetch_wasted_total", "Prefetched objects evicted before any client asked for them.", c, &s.PrefetchWasted),
 		m("prefetch_shed_total", "Prefetches dropped because every prefetch slot was busy.", c, &s.PrefetchShed),
+		shed("prefetch", &s.Shed[prioPrefetch]),
+		shed("new_session", &s.Shed[prioNew]),
+		shed("playing", &s.Shed[prioPlaying]),
+		m("requests_in_flight", "Client GET/HEAD requests being answered.", g, &s.RequestsInFlight),
+		m("fills_in_flight", "Upstream fills (misses) in progress.", g, &s.FillsInFlight),
 		m("disk_bytes", "Size of the disk tier's files.", g, &s.DiskBytes),
 		m("disk_entries", "Files held by the disk tier.", g, &s.DiskEntries),
 		m("disk_evictions_total", "Disk tier files removed for space.", c, &s.DiskEvictions),
