@@ -229,17 +229,6 @@ func TestWaiterBoundedByItsContext(t *testing.T) {
 	}
 }
 
-func TestFillTimeout(t *testing.T) {
-	up, release := blockingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		serveObject(w, r, segment, "Cache-Control", "max-age=60")
-	})
-	defer close(release)
-	_, ts := newTestEdge(t, up.URL, nil, func(c *Config) { c.FillTimeout = 50 * time.Millisecond })
-	if r := get(t, ts, "GET", "/seg"); r.StatusCode != http.StatusBadGateway {
-		t.Errorf("a fill past its deadline: %d, want 502", r.StatusCode)
-	}
-}
-
 func TestUpstreamDown(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()

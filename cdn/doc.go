@@ -59,8 +59,10 @@
 // Concurrent misses of one key make exactly one upstream fetch (a fill); the others wait for it, each
 // bounded by its own request context. The fill runs detached from the client that started it, so that
 // client going away does not fail the others, and is bounded by Config.FillTimeout instead. A failed
-// fill fails every waiter at once with 502 (unless stale-if-error lets them all have the stale
-// entry) and is not cached. A stale-while-revalidate revalidation is a fill of its own, run in the
+// fill fails every waiter at once (unless stale-if-error lets them all have the stale entry) and is
+// not cached: with 502 Bad Gateway when the upstream could not be reached or broke off, 504 Gateway
+// Timeout when it did not answer within FillTimeout (or the transport's own timeouts). Either answer
+// says Cache-Control: no-store. A stale-while-revalidate revalidation is a fill of its own, run in the
 // background with no client, which waiters join like any other. Waiters are handed the response only
 // when it is fit to share: storable, or an upstream 5xx that is not private (even a no-store one,
 // since it is never kept beyond the fill), which fails them fast. Otherwise, as for an uncacheable
@@ -139,7 +141,7 @@
 //
 // fwd is uri-miss (nothing stored for the key), vary-miss (another variant stored) or stale; stored
 // is absent when the response was not kept; fwd-status is absent when the upstream gave no answer.
-// Answers the edge makes up itself (its 502, the 403 of signed playback, 405, the probes and the
+// Answers the edge makes up itself (its 502 and 504, the 403 of signed playback, 405, the probes and the
 // purge endpoint) describe no upstream or stored response and carry no member, as RFC 9211 §2 asks
 // (and peers tell them apart from the upstream's answers by that; see Peer group).
 //

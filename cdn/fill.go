@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,6 +114,11 @@ func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *e
 		}
 	}()
 	out, err := e.fill(ctx, r, key, stale, gen)
+	if err != nil && ctx.Err() != nil {
+		// Nothing but the FillTimeout timer cancels ctx this early: the answer (the leader's and
+		// its waiters') is then 504, not 502.
+		err = fmt.Errorf("%w: %w", errFillTimeout, err)
+	}
 	if !finished {
 		var shared *entry
 		if err == nil && out.share {

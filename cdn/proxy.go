@@ -2,6 +2,7 @@ package cdn
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -178,8 +179,23 @@ func (e *Edge) writeStream(w http.ResponseWriter, r *http.Request, resp *http.Re
 	return res
 }
 
-// badGateway answers a failed upstream exchange. A cancelled client gets nothing: it is gone. The
-// answer is the edge's own, not an upstream's or a stored one, so it has no Cache-Status (RFC 9211 §2).
+// errFillTimeout marks a fill that Config.FillTimeout cut short.
+var errFillTimeout = errors.New("cdn: upstream did not answer within the fill timeout")
+
+// gatewayStatus is the status of the edge's answer to a failed upstream exchange: 504 Gateway
+// Timeout when the upstream did not answer in time (RFC 9110 §15.6.5), 502 Bad Gateway when it
+// could not be reached or its answer was broken (§15.6.3).
+func gatewayStatus(err error) int {
+	var ne net.Error
+	if errors.Is(err, errFillTimeout) || errors.As(err, &ne) && ne.Timeout() {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+// badGateway answers a failed upstream exchange with 502 or 504 (gatewayStatus). A cancelled client
+// gets nothing: it is gone. The answer is the edge's own, not an upstream's or a stored one, so it
+// has no Cache-Status (RFC 9211 §2).
 func (e *Edge) badGateway(w http.ResponseWriter, r *http.Request, label string, err error) result {
 	if r.Context().Err() != nil {
 		return result{status: statusClientClosed, label: label}
@@ -189,7 +205,11 @@ func (e *Edge) badGateway(w http.ResponseWriter, r *http.Request, label string, 
 	h.Set("Cache-Control", "no-store")
 	h.Set("Via", via)
 	h.Set("X-Cache", label)
-	return writeText(w, r, http.StatusBadGateway, "bad gateway: upstream unavailable\n", label)
+	status, text := gatewayStatus(err), "bad gateway: upstream unavailable\n"
+	if status == http.StatusGatewayTimeout {
+		text = "gateway timeout: upstream unavailable\n"
+	}
+	return writeText(w, r, status, text, label)
 }
 
 // statusClientClosed is nginx's 499: the client went away before an answer. Only logs see it.

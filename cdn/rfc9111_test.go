@@ -120,6 +120,31 @@ func TestRFC9111(t *testing.T) {
 	}
 }
 
+// TestRFC9111HangingOriginFailsWaiters checks that the requests collapsed onto a fill that times
+// out all get the 504, together, from one origin request.
+func TestRFC9111HangingOriginFailsWaiters(t *testing.T) {
+	clk := newClock()
+	o := newRFCOrigin(t, clk, rfcReply{hdr: []string{"Cache-Control", "max-age=60"}, body: "v1"}, rfcReply{})
+	o.prepare(rfcStep{origin: originHangs})
+	const timeout = 300 * time.Millisecond
+	e, ts := newTestEdge(t, "http://"+o.addr, clk, func(c *Config) { c.FillTimeout = timeout })
+	const n = 5
+	start := time.Now()
+	for i, r := range concurrently(t, ts, n, "/o") {
+		if r.StatusCode != http.StatusGatewayTimeout || string(r.body) != gatewayTimeoutBody {
+			t.Errorf("response %d: %d %q", i, r.StatusCode, r.body)
+		}
+	}
+	if took := time.Since(start); took < timeout || took > timeout+1200*time.Millisecond {
+		t.Errorf("answered after %v with a fill timeout of %v", took, timeout)
+	}
+	if got, waiters := o.count(), e.Stats().CollapsedWaiters.Load(); got+int(waiters) != n || got > 2 {
+		// Requests arriving after the fill ended lead one of their own; on a loaded machine a
+		// second fill is possible, more would mean no collapsing.
+		t.Errorf("the origin saw %d requests and %d waited, for %d requests", got, waiters, n)
+	}
+}
+
 func runRFCCase(t *testing.T, tc rfcCase) {
 	clk := newClock()
 	o := newRFCOrigin(t, clk, tc.reply, tc.other)
@@ -846,6 +871,9 @@ func rfcCases() []rfcCase {
 					cs: notStored(fwdStale, 503)},
 				{origin: originRefuses, status: 502, body: badGatewayBody, cache: "MISS", within: time.Second,
 					hdrs: map[string]string{"Cache-Control": "no-store"}},
+				{origin: originHangs, up: 1, status: 504, body: gatewayTimeoutBody, cache: "MISS",
+					notBefore: 300 * time.Millisecond, within: 1500 * time.Millisecond,
+					hdrs: map[string]string{"Cache-Control": "no-store"}},
 				// The entry stayed through all of it.
 				{origin: originUp, set: &rfcReply{hdr: withEtag("Cache-Control", "max-age=10, stale-if-error=60"), body: "v1"},
 					up: 1, upHdr: map[string]string{"If-None-Match": `"v1"`}, status: 200, body: "v1", cache: "REVALIDATED",
@@ -866,6 +894,17 @@ func rfcCases() []rfcCase {
 				{status: 502, body: badGatewayBody, cache: "MISS", within: time.Second},
 				{method: "HEAD", status: 502, body: "", cache: "MISS", within: time.Second},
 				{method: "POST", status: 502, body: badGatewayBody, cache: "BYPASS", within: time.Second},
+				{origin: originUp, up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 60)},
+			},
+		},
+		{
+			name:  "origin hanging: 504 after the fill timeout, nothing stored",
+			reply: rfcReply{hdr: withEtag("Cache-Control", "max-age=60"), body: "v1"},
+			cfg:   func(c *Config) { c.FillTimeout = 300 * time.Millisecond },
+			steps: []rfcStep{
+				{origin: originHangs, up: 1, status: 504, body: gatewayTimeoutBody, cache: "MISS",
+					notBefore: 300 * time.Millisecond, within: 1500 * time.Millisecond,
+					hdrs: map[string]string{"Cache-Control": "no-store"}},
 				{origin: originUp, up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 60)},
 			},
 		},
