@@ -48,6 +48,9 @@
 //     Under stale-if-error, when a fill's upstream cannot be reached or answers 500, 502, 503 or
 //     504, the stale entry (within N seconds past its freshness) is served instead of the error, to
 //     the fill's leader and its waiters, and stays stored; the next request tries the upstream again.
+//     An entry that must not be served stale and cannot be revalidated, because the upstream cannot
+//     be reached or does not answer in time, gets the edge's own 504 (RFC 9111 §5.2.2.2); an
+//     upstream's 5xx answer is passed on as it is.
 //   - Client conditionals (If-None-Match, If-Modified-Since, If-Range) and a Range are answered from the
 //     stored object (304, 206, 416) by http.ServeContent. Fills never forward them: the edge always
 //     fetches the whole object, so one fill serves every later range.

@@ -176,6 +176,9 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 			e.log.Warn("edge upstream failed; serving stale", slog.String("key", key), slog.Any("err", err))
 			return e.staleOnError(stale, 0), nil
 		}
+		if stale != nil && stale.stale.forbidden {
+			err = fmt.Errorf("%w: %w", errMustRevalidate, err)
+		}
 		return fillOutcome{}, err
 	}
 	responseTime := e.now()

@@ -179,15 +179,21 @@ func (e *Edge) writeStream(w http.ResponseWriter, r *http.Request, resp *http.Re
 	return res
 }
 
-// errFillTimeout marks a fill that Config.FillTimeout cut short.
-var errFillTimeout = errors.New("cdn: upstream did not answer within the fill timeout")
+var (
+	// errFillTimeout marks a fill that Config.FillTimeout cut short.
+	errFillTimeout = errors.New("cdn: upstream did not answer within the fill timeout")
+	// errMustRevalidate marks a fill that could not revalidate a stale entry which must not be
+	// served stale (must-revalidate, proxy-revalidate, s-maxage).
+	errMustRevalidate = errors.New("cdn: the stale entry must be revalidated and the upstream failed")
+)
 
 // gatewayStatus is the status of the edge's answer to a failed upstream exchange: 504 Gateway
-// Timeout when the upstream did not answer in time (RFC 9110 §15.6.5), 502 Bad Gateway when it
-// could not be reached or its answer was broken (§15.6.3).
+// Timeout when the upstream did not answer in time (RFC 9110 §15.6.5) or when a stored response
+// must be revalidated and could not be (RFC 9111 §5.2.2.2 asks a disconnected cache for 504 there),
+// else 502 Bad Gateway: the upstream could not be reached or its answer was broken (§15.6.3).
 func gatewayStatus(err error) int {
 	var ne net.Error
-	if errors.Is(err, errFillTimeout) || errors.As(err, &ne) && ne.Timeout() {
+	if errors.Is(err, errFillTimeout) || errors.Is(err, errMustRevalidate) || errors.As(err, &ne) && ne.Timeout() {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusBadGateway

@@ -596,23 +596,30 @@ func rfcCases() []rfcCase {
 					cache: "REVALIDATED", cs: stored(fwdStale, 304, 10), age: "0"},
 				{advance: 15 * sec, set: &overloaded, up: 1, status: 503, body: "overloaded", cache: "MISS",
 					cs: notStored(fwdStale, 503)},
+				// Unreachable: the edge's own error, 504 as RFC 9111 §5.2.2.2 asks.
+				{origin: originRefuses, status: 504, body: gatewayTimeoutBody, cache: "MISS", within: time.Second,
+					hdrs: map[string]string{"Cache-Control": "no-store"}},
+				{origin: originUp, set: &rfcReply{hdr: withEtag("Cache-Control", "max-age=10, must-revalidate"), body: "v1"},
+					up: 1, status: 200, body: "v1", cache: "REVALIDATED", cs: stored(fwdStale, 304, 10), age: "0"},
 			},
 		},
 		{
-			name:  "s-maxage: no stale-while-revalidate",
-			reply: rfcReply{hdr: withEtag("Cache-Control", "s-maxage=10, stale-while-revalidate=60"), body: "v1"},
+			name:  "s-maxage: no stale serving",
+			reply: rfcReply{hdr: withEtag("Cache-Control", "s-maxage=10, stale-while-revalidate=60, stale-if-error=60"), body: "v1"},
 			steps: []rfcStep{
 				{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 10)},
 				{advance: 15 * sec, up: 1, status: 200, body: "v1", cache: "REVALIDATED", cs: stored(fwdStale, 304, 10), age: "0"},
+				{advance: 15 * sec, origin: originRefuses, status: 504, body: gatewayTimeoutBody, cache: "MISS", within: time.Second},
 			},
 		},
 		{
-			name:  "proxy-revalidate: no stale-if-error",
+			name:  "proxy-revalidate: no stale serving",
 			reply: rfcReply{hdr: withEtag("Cache-Control", "max-age=10, proxy-revalidate, stale-if-error=60"), body: "v1"},
 			steps: []rfcStep{
 				{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 10)},
 				{advance: 15 * sec, set: &overloaded, up: 1, status: 503, body: "overloaded", cache: "MISS",
 					cs: notStored(fwdStale, 503)},
+				{origin: originRefuses, status: 504, body: gatewayTimeoutBody, cache: "MISS", within: time.Second},
 			},
 		},
 

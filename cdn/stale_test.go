@@ -99,7 +99,7 @@ func TestServeStale(t *testing.T) {
 		{"sie past window down", []string{"Cache-Control", "max-age=10, stale-if-error=60"}, 70 * time.Second, "down", 502, "MISS", "", "bad gateway: upstream unavailable\n", false},
 		{"sie 404 is no error", []string{"Cache-Control", "max-age=10, stale-if-error=60"}, 20 * time.Second, "404", 404, "MISS", "", "gone\n", false},
 		{"sie must-revalidate", []string{"Cache-Control", "max-age=10, stale-if-error=60, must-revalidate"}, 20 * time.Second, "503", 503, "MISS", "", "overloaded\n", false},
-		{"sie proxy-revalidate", []string{"Cache-Control", "max-age=10, stale-if-error=60, proxy-revalidate"}, 20 * time.Second, "down", 502, "MISS", "", "bad gateway: upstream unavailable\n", false},
+		{"sie proxy-revalidate", []string{"Cache-Control", "max-age=10, stale-if-error=60, proxy-revalidate"}, 20 * time.Second, "down", 504, "MISS", "", "gateway timeout: upstream unavailable\n", false},
 		{"sie from CDN-Cache-Control", []string{"Cache-Control", "no-store", "CDN-Cache-Control", "max-age=10, stale-if-error=60"}, 20 * time.Second, "503", 200, "STALE", "20", "v1", false},
 		{"sie ignored when CDN-Cache-Control governs", []string{"Cache-Control", "max-age=10, stale-if-error=60", "CDN-Cache-Control", "max-age=10"}, 20 * time.Second, "503", 503, "MISS", "", "overloaded\n", false},
 		{"no stale directives", []string{"Cache-Control", "max-age=10"}, 20 * time.Second, "503", 503, "MISS", "", "overloaded\n", false},
