@@ -54,8 +54,12 @@
 //   - Client conditionals (If-None-Match, If-Modified-Since, If-Range) and a Range are answered from the
 //     stored object (304, 206, 416) by http.ServeContent. Fills never forward them: the edge always
 //     fetches the whole object, so one fill serves every later range.
-//   - Request cache directives (no-cache, max-age=0) are ignored, as RFC 9111 permits: a reload in one
-//     browser must not turn into origin traffic for a whole region.
+//   - Request cache directives are advisory (RFC 9111 §5.2.1). only-if-cached is honoured: a
+//     request that no fresh entry (or one under stale-while-revalidate) can answer gets the edge's
+//     own 504 without the upstream being asked. Those that would send a request upstream in spite
+//     of a fresh entry (no-cache, max-age, min-fresh, Pragma: no-cache) are ignored: a reload in
+//     one browser must not turn into origin traffic for a whole region. max-stale is ignored too:
+//     stale entries are served only as the upstream allows.
 //
 // # Request collapsing
 //

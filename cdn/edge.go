@@ -390,6 +390,12 @@ func (e *Edge) countTiers(found int, bytes int64) {
 // serveMiss answers a GET or HEAD that found no usable entry (stale is the stale one, if any): HEAD
 // goes upstream as is, GET through a fill, collapsed unless the request has Authorization.
 func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent *entry, gen uint64, fwd string, prio priority) result {
+	// Request directives are advisory (RFC 9111 §5.2.1); the package documentation says which are
+	// honoured. Those that ask for more upstream traffic than a fresh entry needs are not.
+	if len(r.Header["Cache-Control"]) > 0 && parseCacheControl(r.Header).has("only-if-cached") {
+		// RFC 9111 §5.2.1.7: no stored response fits, so 504 instead of going upstream.
+		return e.notCached(w, r)
+	}
 	if r.Method == http.MethodGet && r.Header.Get("Authorization") == "" {
 		fl, leader := e.flights.join(key)
 		if !leader {

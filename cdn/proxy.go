@@ -218,6 +218,16 @@ func (e *Edge) badGateway(w http.ResponseWriter, r *http.Request, label string, 
 	return writeText(w, r, status, text, label)
 }
 
+// notCached answers a request with only-if-cached that no stored response can satisfy: 504, without
+// asking the upstream (RFC 9111 §5.2.1.7). Like badGateway's, the answer is the edge's own.
+func (e *Edge) notCached(w http.ResponseWriter, r *http.Request) result {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Via", via)
+	h.Set("X-Cache", cacheMiss)
+	return writeText(w, r, http.StatusGatewayTimeout, "gateway timeout: not cached (only-if-cached)\n", cacheMiss)
+}
+
 // statusClientClosed is nginx's 499: the client went away before an answer. Only logs see it.
 const statusClientClosed = 499
 

@@ -57,6 +57,7 @@ type rfcReply struct {
 const (
 	badGatewayBody     = "bad gateway: upstream unavailable\n"
 	gatewayTimeoutBody = "gateway timeout: upstream unavailable\n"
+	notCachedBody      = "gateway timeout: not cached (only-if-cached)\n"
 )
 
 // overloaded is an origin answer that stale-if-error stands in for.
@@ -579,6 +580,25 @@ func rfcCases() []rfcCase {
 				{hdr: []string{"Pragma", "no-cache"}, status: 200, body: "v1", cache: "HIT", cs: hit(30), age: "30"},
 				{advance: 40 * sec, hdr: []string{"Cache-Control", "max-stale=3600"}, up: 1, status: 200, body: "v1",
 					cache: "REVALIDATED", cs: stored(fwdStale, 304, 60), age: "0"},
+			},
+		},
+
+		{
+			// RFC 9111 §5.2.1.7: a stored response that may be served, or 504.
+			name:  "request only-if-cached: never the origin",
+			reply: rfcReply{hdr: withEtag("Cache-Control", "max-age=10, stale-while-revalidate=20"), body: "v1"},
+			steps: []rfcStep{
+				{hdr: []string{"Cache-Control", "only-if-cached"}, status: 504, body: notCachedBody, cache: "MISS",
+					hdrs: map[string]string{"Cache-Control": "no-store"}},
+				{method: "HEAD", hdr: []string{"Cache-Control", "max-stale, only-if-cached"}, status: 504, cache: "MISS"},
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 10)},
+				{hdr: []string{"Cache-Control", "only-if-cached"}, status: 200, body: "v1", cache: "HIT", cs: hit(10), age: "0"},
+				// Stale, but stale-while-revalidate lets the entry answer (the edge revalidates it
+				// for everyone else).
+				{advance: 15 * sec, hdr: []string{"Cache-Control", "only-if-cached"}, hold: true, background: true, up: 1,
+					status: 200, body: "v1", cache: "STALE", cs: "lectern-edge; hit; ttl=-5; detail=stale-while-revalidate", age: "15"},
+				{advance: 40 * sec, hdr: []string{"Cache-Control", "only-if-cached"}, status: 504, body: notCachedBody, cache: "MISS"},
+				{up: 1, status: 200, body: "v1", cache: "REVALIDATED", cs: stored(fwdStale, 304, 10), age: "0"},
 			},
 		},
 
