@@ -56,7 +56,8 @@
 //     fetches the whole object, so one fill serves every later range.
 //   - Request cache directives are advisory (RFC 9111 §5.2.1). only-if-cached is honoured: a
 //     request that no fresh entry (or one under stale-while-revalidate) can answer gets the edge's
-//     own 504 without the upstream being asked. Those that would send a request upstream in spite
+//     own 504 without the upstream being asked. So is no-store: such a request is answered from a
+//     fresh entry as usual, and otherwise forwarded as it is (no fill), its answer not stored. Those that would send a request upstream in spite
 //     of a fresh entry (no-cache, max-age, min-fresh, Pragma: no-cache) are ignored: a reload in
 //     one browser must not turn into origin traffic for a whole region. max-stale is ignored too:
 //     stale entries are served only as the upstream allows.

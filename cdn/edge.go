@@ -392,9 +392,17 @@ func (e *Edge) countTiers(found int, bytes int64) {
 func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent *entry, gen uint64, fwd string, prio priority) result {
 	// Request directives are advisory (RFC 9111 §5.2.1); the package documentation says which are
 	// honoured. Those that ask for more upstream traffic than a fresh entry needs are not.
-	if len(r.Header["Cache-Control"]) > 0 && parseCacheControl(r.Header).has("only-if-cached") {
-		// RFC 9111 §5.2.1.7: no stored response fits, so 504 instead of going upstream.
-		return e.notCached(w, r)
+	if len(r.Header["Cache-Control"]) > 0 {
+		cc := parseCacheControl(r.Header)
+		if cc.has("only-if-cached") {
+			// RFC 9111 §5.2.1.7: no stored response fits, so 504 instead of going upstream.
+			return e.notCached(w, r)
+		}
+		if cc.has("no-store") {
+			// RFC 9111 §5.2.1.5: nothing of this exchange may be stored, so it is no fill (which
+			// would store the answer and hand it to waiters): the request goes upstream as it is.
+			return e.passThrough(w, r, cacheMiss, cacheStatus{fwd: fwd})
+		}
 	}
 	if r.Method == http.MethodGet && r.Header.Get("Authorization") == "" {
 		fl, leader := e.flights.join(key)

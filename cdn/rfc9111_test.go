@@ -519,6 +519,23 @@ func rfcCases() []rfcCase {
 			},
 		},
 
+		{
+			// RFC 9111 §5.2.1.5: nothing of the exchange is stored, but a stored response may answer.
+			name:  "no-store request: its answer is not stored",
+			reply: rfcReply{hdr: withEtag("Cache-Control", "max-age=60"), body: "v1"},
+			steps: []rfcStep{
+				{hdr: []string{"Cache-Control", "no-store"}, up: 1, status: 200, body: "v1", cache: "MISS", cs: notStored(fwdURIMiss, 200)},
+				{hdr: []string{"Cache-Control", "no-store"}, up: 1, status: 200, body: "v1", cache: "MISS", cs: notStored(fwdURIMiss, 200)},
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 60)},
+				{hdr: []string{"Cache-Control", "no-store"}, status: 200, body: "v1", cache: "HIT", cs: hit(60), age: "0"},
+				// Stale: the request goes upstream as the client sent it, and the stale entry stays.
+				{advance: 60 * sec, hdr: []string{"Cache-Control", "no-store"}, up: 1, upHdr: map[string]string{"If-None-Match": ""},
+					status: 200, body: "v1", cache: "MISS", cs: notStored(fwdStale, 200)},
+				{up: 1, upHdr: map[string]string{"If-None-Match": `"v1"`}, status: 200, body: "v1", cache: "REVALIDATED",
+					cs: stored(fwdStale, 304, 60), age: "0"},
+			},
+		},
+
 		// private (RFC 9111 §5.2.2.7). The qualified form is handled as the plain one, as the RFC
 		// notes most caches do: the whole response stays out of the shared cache.
 		{
