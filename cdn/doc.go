@@ -6,7 +6,8 @@
 // The edge is a shared cache in the sense of RFC 9111, reduced to what HLS delivery needs today:
 //
 //   - Only GET and HEAD use the cache. HEAD is answered from a stored GET response; a HEAD miss is
-//     forwarded as HEAD and not stored. Other methods are forwarded untouched, and a successful unsafe
+//     forwarded as HEAD and not stored, and a HEAD that finds a stale entry revalidates it like a
+//     GET (a conditional GET upstream, RFC 9111 §4.3.5), then is answered from it. Other methods are forwarded untouched, and a successful unsafe
 //     method (POST, PUT, DELETE, PATCH) invalidates the stored response for its URL.
 //   - The cache key is the URL path and query, without CMCD data: CMCD= query arguments (CTA-5004,
 //     which players fill with per-request buffer and throughput figures) are removed, the rest of the
@@ -229,7 +230,7 @@
 // Config.PeerDownFor (5 s) and skipped without being tried meanwhile; when the owner dies, the
 // next-ranked peer is the owner in everyone's eyes after one failed attempt each, and the region
 // fetches each object once again. Requests with the client's own Authorization (whose answers may
-// be private) and HEAD misses go straight upstream; pass-through methods are not the group's
+// be private) and HEAD misses with nothing stored go straight upstream; pass-through methods are not the group's
 // business either.
 //
 // Prefetch goes through the fill path, so it too asks the owners. An edge does not prefetch after

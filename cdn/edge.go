@@ -392,19 +392,23 @@ func (e *Edge) countTiers(found int, bytes int64) {
 func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent *entry, gen uint64, fwd string, prio priority) result {
 	// Request directives are advisory (RFC 9111 §5.2.1); the package documentation says which are
 	// honoured. Those that ask for more upstream traffic than a fresh entry needs are not.
+	noStore := false
 	if len(r.Header["Cache-Control"]) > 0 {
 		cc := parseCacheControl(r.Header)
 		if cc.has("only-if-cached") {
 			// RFC 9111 §5.2.1.7: no stored response fits, so 504 instead of going upstream.
 			return e.notCached(w, r)
 		}
-		if cc.has("no-store") {
-			// RFC 9111 §5.2.1.5: nothing of this exchange may be stored, so it is no fill (which
-			// would store the answer and hand it to waiters): the request goes upstream as it is.
-			return e.passThrough(w, r, cacheMiss, cacheStatus{fwd: fwd})
-		}
+		// RFC 9111 §5.2.1.5: nothing of this exchange may be stored, so it is no fill (which would
+		// store the answer and hand it to waiters): the request goes upstream as it is.
+		noStore = cc.has("no-store")
 	}
-	if r.Method == http.MethodGet && r.Header.Get("Authorization") == "" {
+	// A HEAD without an entry goes upstream as it is: fetching a whole body to answer it would waste
+	// the upstream's bandwidth. A HEAD on a stale entry revalidates it like a GET instead, so that the
+	// entry is updated or replaced rather than left behind what the HEAD saw (RFC 9111 §4.3.5); a 304
+	// costs no body.
+	fill := !noStore && (r.Method == http.MethodGet || ent != nil)
+	if fill && r.Header.Get("Authorization") == "" {
 		fl, leader := e.flights.join(key)
 		if !leader {
 			return e.wait(w, r, fl, fwd) // joining a fill costs the upstream nothing: never shed
@@ -420,8 +424,7 @@ func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent
 		return e.overloaded(w, r, prio)
 	}
 	defer e.shed.endFill()
-	if r.Method == http.MethodHead {
-		// Fetching a whole body to answer a HEAD would waste the upstream's bandwidth.
+	if !fill {
 		return e.passThrough(w, r, cacheMiss, cacheStatus{fwd: fwd})
 	}
 	// With Authorization the response may be for this client only, so nobody may wait on it.

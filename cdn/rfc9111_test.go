@@ -807,6 +807,23 @@ func rfcCases() []rfcCase {
 			},
 		},
 
+		{
+			name:  "HEAD on a stale entry: revalidated with a conditional GET",
+			reply: rfcReply{hdr: withEtag("Cache-Control", "max-age=10"), body: "0123456789"},
+			steps: []rfcStep{
+				{up: 1, status: 200, body: "0123456789", cache: "MISS", cs: stored(fwdURIMiss, 200, 10)},
+				{advance: 10 * sec, method: "HEAD", up: 1, upMethod: "GET", upHdr: map[string]string{"If-None-Match": `"v1"`},
+					status: 200, body: "", cache: "REVALIDATED", cs: stored(fwdStale, 304, 10), age: "0",
+					hdrs: map[string]string{"Content-Length": "10"}},
+				{status: 200, body: "0123456789", cache: "HIT", cs: hit(10), age: "0"},
+				// Changed: the HEAD fetches the new object, which the next GET finds.
+				{advance: 10 * sec, set: &rfcReply{hdr: []string{"Etag", `"v2"`, "Cache-Control", "max-age=10"}, body: "abcdefghijklmnop"},
+					method: "HEAD", up: 1, upMethod: "GET", status: 200, body: "", cache: "MISS", cs: stored(fwdStale, 200, 10),
+					hdrs: map[string]string{"Content-Length": "16", "Etag": `"v2"`}},
+				{status: 200, body: "abcdefghijklmnop", cache: "HIT", cs: hit(10), age: "0"},
+			},
+		},
+
 		// Ranges (RFC 9110 §14) answered from a stored whole object; fills never forward Range.
 		{
 			name:  "ranges from the stored object",
