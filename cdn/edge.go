@@ -297,12 +297,14 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("cache", res.label), slog.Int64("bytes", res.bytes), slog.Duration("took", time.Since(start)))
 }
 
+// isUnsafe reports whether a method may change the resource it targets: every method but the safe
+// ones of RFC 9110 §9.2.1, since RFC 9111 §4.4 counts methods whose safety is unknown as unsafe.
 func isUnsafe(method string) bool {
 	switch method {
-	case http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
-		return true
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
 	}
-	return false
+	return true
 }
 
 // cacheKey is the URL path and query, as sent once the playback token and CMCD data are gone (both

@@ -970,7 +970,54 @@ func rfcCases() []rfcCase {
 			},
 		},
 	}
+	cases = append(cases, rfcInvalidationCases()...)
 	return append(cases, rfcStatusCases()...)
+}
+
+// rfcInvalidationCases check RFC 9111 §4.4: a non-error answer (2xx, 3xx) to an unsafe method,
+// or to one whose safety is unknown (PROPPATCH here), invalidates the target URI; an error answer
+// or a safe method does not.
+func rfcInvalidationCases() []rfcCase {
+	reply := rfcReply{hdr: []string{"Cache-Control", "max-age=60"}, body: "v1"}
+	first := rfcStep{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 60)}
+	hitStep := rfcStep{status: 200, body: "v1", cache: "HIT", cs: hit(60), age: "0"}
+	missAgain := rfcStep{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 60)}
+	forward := func(method string, rep rfcReply) rfcStep {
+		status := cmp.Or(rep.status, 200)
+		return rfcStep{method: method, other: &rep, up: 1, upMethod: method, status: status, body: rep.body,
+			cache: "BYPASS", cs: notStored(fwdMethod, status)}
+	}
+	var cases []rfcCase
+	for _, m := range []struct {
+		method  string
+		success rfcReply
+	}{
+		{"POST", rfcReply{body: "posted"}},
+		{"POST", rfcReply{status: 303, hdr: []string{"Location", "/o?done"}, body: "see other"}},
+		{"PUT", rfcReply{status: 201}},
+		{"DELETE", rfcReply{status: 204}},
+		{"PATCH", rfcReply{body: "patched"}},
+		{"PROPPATCH", rfcReply{status: 207, body: "<multistatus/>"}},
+	} {
+		cases = append(cases, rfcCase{
+			name:  fmt.Sprintf("%s answered %d invalidates; 404 and 500 do not", m.method, cmp.Or(m.success.status, 200)),
+			reply: reply,
+			steps: []rfcStep{
+				first,
+				forward(m.method, rfcReply{status: 500, body: "broken"}), hitStep,
+				forward(m.method, rfcReply{status: 404, body: "no such thing"}), hitStep,
+				forward(m.method, m.success), missAgain, hitStep,
+			},
+		})
+	}
+	for _, method := range []string{"OPTIONS", "TRACE"} {
+		cases = append(cases, rfcCase{
+			name:  method + " does not invalidate",
+			reply: reply,
+			steps: []rfcStep{first, forward(method, rfcReply{body: "ok"}), hitStep},
+		})
+	}
+	return cases
 }
 
 // rfcStatusCases check which statuses are stored (RFC 9111 §3, RFC 9110 §15.1): the heuristically
