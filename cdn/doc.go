@@ -10,7 +10,9 @@
 //     GET (a conditional GET upstream, RFC 9111 §4.3.5), then is answered from it. Other methods
 //     are forwarded untouched. A 2xx or 3xx answer to any method but GET, HEAD, OPTIONS and TRACE
 //     (the safe ones; RFC 9111 §4.4 counts methods of unknown safety as unsafe) invalidates the
-//     stored response for its URL; an error answer does not.
+//     stored response for its URL, and those for the URLs its Location and Content-Location name
+//     when they have the request's own origin (scheme, host and port; relative ones always do).
+//     An error answer invalidates nothing.
 //   - The cache key is the URL path and query, without CMCD data: CMCD= query arguments (CTA-5004,
 //     which players fill with per-request buffer and throughput figures) are removed, the rest of the
 //     query kept in its order and spelling, and the upstream is sent the same stripped URL. CMCD

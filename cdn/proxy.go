@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -137,11 +138,40 @@ func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, label string,
 	}
 	cs.fwdStatus = resp.StatusCode
 	if isUnsafe(r.Method) && resp.StatusCode >= 200 && resp.StatusCode < 400 {
-		// RFC 9111 §4.4: a successful unsafe request may have changed the resource. Forgotten before
-		// the client hears back, so its next GET cannot be answered from the old copy.
+		// RFC 9111 §4.4: a successful unsafe request may have changed the resource, and the ones its
+		// Location and Content-Location name. Forgotten before the client hears back, so its next
+		// GET cannot be answered from an old copy.
 		e.forget(cacheKey(r.URL))
+		for _, name := range []string{"Location", "Content-Location"} {
+			if key, ok := sameOriginKey(r, resp.Header.Get(name)); ok {
+				e.forget(key)
+			}
+		}
 	}
 	return e.writeStream(w, r, resp, nil, label, cs)
+}
+
+// sameOriginKey returns the cache key of ref, a URI reference in an answer to r, when it has the
+// origin (scheme, host and port) of r's target URI: RFC 9111 §4.4 forbids invalidating another
+// origin's resources on the word of this one. A relative reference is resolved against r's URL.
+func sameOriginKey(r *http.Request, ref string) (string, bool) {
+	if ref == "" {
+		return "", false
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		return "", false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	target := &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	u = target.ResolveReference(u)
+	if !strings.EqualFold(u.Scheme, scheme) || !strings.EqualFold(u.Host, r.Host) {
+		return "", false
+	}
+	return cacheKey(u), true
 }
 
 // writeStream copies an upstream response to the client as it arrives, after prefix (bytes already

@@ -45,9 +45,11 @@ func notStored(fwd string, status int) string {
 
 // rfcReply is what the scripted origin answers.
 type rfcReply struct {
-	status int      // 0: 200
-	hdr    []string // name, value pairs; "{edge}" in a value becomes the edge's base URL
-	body   string
+	status int // 0: 200
+	// hdr holds name, value pairs; "{edge}" in a value becomes the edge's base URL, "{edgehost}"
+	// its host and port.
+	hdr  []string
+	body string
 	// echo names a request header whose value the origin appends to the body, after a space, so
 	// that the variants of a Vary case differ.
 	echo string
@@ -364,7 +366,7 @@ func (o *rfcOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	h := w.Header()
 	for i := 0; i+1 < len(rep.hdr); i += 2 {
-		h.Add(rep.hdr[i], strings.ReplaceAll(rep.hdr[i+1], "{edge}", edge))
+		h.Add(rep.hdr[i], strings.NewReplacer("{edge}", edge, "{edgehost}", strings.TrimPrefix(edge, "http://")).Replace(rep.hdr[i+1]))
 	}
 	if h.Get("Date") == "" {
 		h.Set("Date", o.clk.Now().Format(http.TimeFormat))
@@ -1010,6 +1012,37 @@ func rfcInvalidationCases() []rfcCase {
 			},
 		})
 	}
+	get := func(path, cache string) rfcStep {
+		if cache == "HIT" {
+			return rfcStep{path: path, status: 200, body: "v1", cache: "HIT", cs: hit(60), age: "0"}
+		}
+		return rfcStep{path: path, up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 60)}
+	}
+	post := func(rep rfcReply) rfcStep {
+		s := forward("POST", rep)
+		s.path = "/dir/o"
+		return s
+	}
+	cases = append(cases, rfcCase{
+		name:  "Location and Content-Location: invalidated when same-origin",
+		reply: reply,
+		steps: []rfcStep{
+			get("/a", "MISS"), get("/b", "MISS"), get("/c", "MISS"), get("/d", "MISS"), get("/e", "MISS"), get("/e?x=1", "MISS"),
+			post(rfcReply{status: 201, hdr: []string{"Location", "/a", "Content-Location", "../b"}}),
+			get("/a", "MISS"), get("/b", "MISS"), get("/c", "HIT"),
+			post(rfcReply{status: 201, hdr: []string{"Location", "{edge}/c"}}),
+			get("/c", "MISS"),
+			// Another origin, or this host under another scheme: not ours to invalidate.
+			post(rfcReply{status: 201, hdr: []string{"Location", "http://elsewhere.example/d", "Content-Location", "//elsewhere.example/e"}}),
+			post(rfcReply{status: 201, hdr: []string{"Location", "https://{edgehost}/d"}}),
+			get("/d", "HIT"), get("/e", "HIT"),
+			// An error answer invalidates nothing.
+			post(rfcReply{status: 500, hdr: []string{"Location", "/d", "Content-Location", "/e"}, body: "broken"}),
+			get("/d", "HIT"), get("/e", "HIT"),
+			post(rfcReply{status: 200, hdr: []string{"Content-Location", "/e?x=1"}}),
+			get("/e", "HIT"), get("/e?x=1", "MISS"),
+		},
+	})
 	for _, method := range []string{"OPTIONS", "TRACE"} {
 		cases = append(cases, rfcCase{
 			name:  method + " does not invalidate",
