@@ -58,7 +58,8 @@
 //     upstream's 5xx answer is passed on as it is.
 //   - Client conditionals (If-None-Match, If-Modified-Since, If-Range) and a Range are answered from the
 //     stored object (304, 206, 416) by http.ServeContent. Fills never forward them: the edge always
-//     fetches the whole object, so one fill serves every later range.
+//     fetches the whole object, so one fill serves every later range. A Range in a unit other than
+//     bytes is ignored (RFC 9110 §14.2) and the whole object sent.
 //   - Request cache directives are advisory (RFC 9111 §5.2.1). only-if-cached is honoured: a
 //     request that no fresh entry (or one under stale-while-revalidate) can answer gets the edge's
 //     own 504 without the upstream being asked. So is no-store: such a request is answered from a

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -465,6 +466,12 @@ func (e *Edge) serveEntry(w http.ResponseWriter, r *http.Request, ent *entry, la
 	if _, ok := ent.header["Content-Type"]; !ok {
 		// ServeContent would sniff a type; an upstream that sent none gets none added.
 		h["Content-Type"] = nil
+	}
+	if rg := r.Header.Get("Range"); rg != "" && !strings.HasPrefix(rg, "bytes=") {
+		// RFC 9110 §14.2: a Range in a unit the server does not know is ignored, and the whole
+		// object sent; ServeContent would refuse it with 416.
+		r = r.Clone(r.Context())
+		r.Header.Del("Range")
 	}
 	cw := &countingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, "", ent.lastModified, bytes.NewReader(ent.body))

@@ -844,6 +844,8 @@ func rfcCases() []rfcCase {
 				// Malformed: refused, as RFC 9110 §14.2 allows.
 				{hdr: []string{"Range", "bytes=x-y"}, status: 416, cache: "HIT", cs: hit(60), age: "0",
 					check: func(*testing.T, *http.Response, []byte) {}},
+				// A unit the edge does not know: the Range is ignored (RFC 9110 §14.2).
+				{hdr: []string{"Range", "items=0-1"}, status: 200, body: "0123456789", cache: "HIT", cs: hit(60), age: "0"},
 				// Ranges adding up to more than the object: ignored, the whole object is sent.
 				{hdr: []string{"Range", "bytes=0-9,0-9"}, status: 200, body: "0123456789", cache: "HIT", cs: hit(60), age: "0"},
 				{hdr: []string{"Range", "bytes=0-1", "If-Range", `"r1"`}, status: 206, body: "01", cache: "HIT", cs: hit(60), age: "0"},
