@@ -29,8 +29,8 @@
 //     Date minus Last-Modified, at most a day. Its age counts exactly as for explicit freshness
 //     (upstream Age included), so an upstream Age larger than the heuristic makes it stale at once.
 //     Stored statuses are 200, 203, 204, 300, 301, 302, 307, 308, 404, 405, 410 and 414 (302 and 307
-//     only with explicit freshness, as they are not heuristically cacheable; 501 is, but no 5xx is
-//     stored): a redirect (the origin's entry point to a lecture's newest version) is served from
+//     only with explicit freshness, as they are not heuristically cacheable; 206 and 501 are, but
+//     fills never ask for ranges and no 5xx is stored): a redirect (the origin's entry point to a lecture's newest version) is served from
 //     memory with its Location, and a 404 the upstream marks fresh is negative caching.
 //   - CDN-Cache-Control (RFC 9213) targets CDN caches such as this one: when a response has a valid,
 //     non-empty one, its directives replace Cache-Control and Expires for every decision above, so

@@ -156,11 +156,12 @@ func heuristicLifetime(status int, h http.Header, responseTime time.Time) (time.
 	return min(date.Sub(lm)/heuristicFraction, heuristicCap), true
 }
 
-// heuristicStatus reports the statuses RFC 9110 §15.1 calls heuristically cacheable.
+// heuristicStatus reports the statuses RFC 9110 §15.1 calls heuristically cacheable. 206 is one of
+// them, though the edge never stores it (storableStatus).
 func heuristicStatus(status int) bool {
 	switch status {
-	case http.StatusOK, http.StatusNonAuthoritativeInfo, http.StatusNoContent, http.StatusMultipleChoices,
-		http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusNotFound,
+	case http.StatusOK, http.StatusNonAuthoritativeInfo, http.StatusNoContent, http.StatusPartialContent,
+		http.StatusMultipleChoices, http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusNotFound,
 		http.StatusMethodNotAllowed, http.StatusGone, http.StatusRequestURITooLong, http.StatusNotImplemented:
 		return true
 	}
@@ -253,7 +254,7 @@ func decide(req *http.Request, status int, h http.Header, responseTime time.Time
 // storableStatus reports the statuses the edge stores (given explicit or heuristic freshness, which
 // it always requires). RFC 9111 §3 lets a cache store any final status that carries explicit
 // freshness; these are the ones a GET can usefully get again: the heuristically cacheable statuses of
-// RFC 9110 §15.1 except 501 (200, 203, 204, 300, 301, 308, 404, 405, 410, 414) and the temporary
+// RFC 9110 §15.1 except 206 and 501 (200, 203, 204, 300, 301, 308, 404, 405, 410, 414) and the temporary
 // redirects 302 and 307, which the origin uses for a lecture's unversioned entry point. 206 and 304
 // answer one client's Range or conditional and are never stored; neither is a 5xx, which is what
 // stale-if-error answers with a stored response instead.

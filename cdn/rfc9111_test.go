@@ -1094,11 +1094,16 @@ func rfcStatusCases() []rfcCase {
 		if status == 206 {
 			hdr = append(hdr, "Content-Range", "bytes 0-1/10")
 		}
+		// 206 and 501 are heuristically cacheable, and none of them is stored with or without
+		// explicit freshness.
 		cases = append(cases, rfcCase{
 			name:  fmt.Sprintf("status %d: never stored", status),
 			reply: rfcReply{status: status, hdr: hdr, body: "x"},
 			steps: []rfcStep{
 				{up: 1, status: status, body: "x", cache: "MISS", cs: notStored(fwdURIMiss, status)},
+				{up: 1, status: status, body: "x", cache: "MISS", cs: notStored(fwdURIMiss, status)},
+				{set: &rfcReply{status: status, hdr: hdr[2:], body: "x"},
+					up: 1, status: status, body: "x", cache: "MISS", cs: notStored(fwdURIMiss, status)},
 				{up: 1, status: status, body: "x", cache: "MISS", cs: notStored(fwdURIMiss, status)},
 			},
 		})
