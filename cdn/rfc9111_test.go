@@ -478,6 +478,20 @@ func rfcCases() []rfcCase {
 			},
 		},
 
+		{
+			// Field lines combine into one list (RFC 9110 §5.3); of duplicate directives the first
+			// counts (RFC 9111 §4.2.1 allows that or treating the response as stale).
+			name:  "Cache-Control over several lines, duplicates",
+			reply: rfcReply{hdr: withEtag("Cache-Control", "max-age=60, max-age=5", "Cache-Control", "public"), body: "v1"},
+			steps: []rfcStep{
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 60),
+					hdrs: map[string]string{"Cache-Control": "max-age=60, max-age=5, public"}},
+				{set: &rfcReply{hdr: withEtag("Cache-Control", "max-age=60", "Cache-Control", "private"), body: "v1"},
+					advance: 60 * sec, up: 1, status: 200, body: "v1", cache: "REVALIDATED", cs: notStored(fwdStale, 304), age: "0"},
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: notStored(fwdURIMiss, 200)},
+			},
+		},
+
 		// Heuristic freshness (RFC 9111 §4.2.2): a tenth of Date minus Last-Modified. The statuses
 		// it applies to are cases of their own below.
 		{
@@ -489,6 +503,44 @@ func rfcCases() []rfcCase {
 				// The 304's Date is 100 s later: a tenth of 1100 s.
 				{advance: sec, up: 1, upHdr: map[string]string{"If-Modified-Since": at(-1000 * sec), "If-None-Match": ""},
 					status: 200, body: "v1", cache: "REVALIDATED", cs: stored(fwdStale, 304, 110), age: "0"},
+			},
+		},
+		{
+			name:  "heuristic capped at a day",
+			reply: rfcReply{hdr: []string{"Last-Modified", at(-365 * 24 * time.Hour)}, body: "v1"},
+			steps: []rfcStep{
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 86400)},
+				{advance: 86399 * sec, status: 200, body: "v1", cache: "HIT", cs: hit(1), age: "86399"},
+				{advance: sec, up: 1, status: 200, body: "v1", cache: "REVALIDATED", cs: stored(fwdStale, 304, 86400), age: "0"},
+			},
+		},
+		{
+			name:  "heuristic: the upstream's Age counts",
+			reply: rfcReply{hdr: []string{"Last-Modified", at(-1000 * sec), "Age", "90"}, body: "v1"},
+			steps: []rfcStep{
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 10), age: "90"},
+				{advance: 9 * sec, status: 200, body: "v1", cache: "HIT", cs: hit(1), age: "99"},
+				// A tenth of 1010 s, less the 304's Age.
+				{advance: sec, up: 1, status: 200, body: "v1", cache: "REVALIDATED", cs: stored(fwdStale, 304, 11), age: "90"},
+			},
+		},
+		{
+			name:  "explicit freshness wins over the heuristic",
+			reply: rfcReply{hdr: []string{"Last-Modified", at(-1000 * sec), "Cache-Control", "max-age=5"}, body: "v1"},
+			steps: []rfcStep{
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 5)},
+				{set: &rfcReply{hdr: []string{"Last-Modified", at(-1000 * sec), "CDN-Cache-Control", "max-age=7"}, body: "v1"},
+					advance: 5 * sec, up: 1, status: 200, body: "v1", cache: "REVALIDATED", cs: stored(fwdStale, 304, 7), age: "0"},
+			},
+		},
+		{
+			// CDN-Cache-Control governs, and says nothing of freshness: the heuristic applies, and
+			// Cache-Control's max-age does not.
+			name:  "heuristic under a CDN-Cache-Control without freshness",
+			reply: rfcReply{hdr: []string{"Last-Modified", at(-1000 * sec), "CDN-Cache-Control", "public", "Cache-Control", "max-age=5"}, body: "v1"},
+			steps: []rfcStep{
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 100)},
+				{advance: 50 * sec, status: 200, body: "v1", cache: "HIT", cs: hit(50), age: "50"},
 			},
 		},
 		{
@@ -521,6 +573,24 @@ func rfcCases() []rfcCase {
 			},
 		},
 
+		{
+			name:  "max-age=0: stale at once, not stored",
+			reply: rfcReply{hdr: withEtag("Cache-Control", "max-age=0"), body: "v1"},
+			steps: []rfcStep{
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: notStored(fwdURIMiss, 200)},
+				{up: 1, upHdr: map[string]string{"If-None-Match": ""}, status: 200, body: "v1", cache: "MISS",
+					cs: notStored(fwdURIMiss, 200)},
+			},
+		},
+		{
+			// The edge's own rule: a cookie is one client's.
+			name:  "Set-Cookie: not stored, passed on",
+			reply: rfcReply{hdr: withEtag("Cache-Control", "max-age=60", "Set-Cookie", "s=1"), body: "v1"},
+			steps: []rfcStep{
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: notStored(fwdURIMiss, 200), hdrs: map[string]string{"Set-Cookie": "s=1"}},
+				{up: 1, status: 200, body: "v1", cache: "MISS", cs: notStored(fwdURIMiss, 200), hdrs: map[string]string{"Set-Cookie": "s=1"}},
+			},
+		},
 		{
 			// RFC 9111 §5.2.1.5: nothing of the exchange is stored, but a stored response may answer.
 			name:  "no-store request: its answer is not stored",
@@ -567,7 +637,7 @@ func rfcCases() []rfcCase {
 		// edge does not store it at all, so every request reaches the origin, unconditionally.
 		{
 			name:  "no-cache response: every request reaches the origin",
-			reply: rfcReply{hdr: withEtag("Cache-Control", "no-cache, max-age=60"), body: "v1"},
+			reply: rfcReply{hdr: withEtag("Cache-Control", "no-cache, max-age=60", "Last-Modified", at(-1000*sec)), body: "v1"},
 			steps: []rfcStep{
 				{up: 1, status: 200, body: "v1", cache: "MISS", cs: notStored(fwdURIMiss, 200)},
 				{up: 1, upHdr: map[string]string{"If-None-Match": ""}, status: 200, body: "v1", cache: "MISS",
@@ -788,6 +858,26 @@ func rfcCases() []rfcCase {
 			},
 		},
 
+		// A client's own conditionals are answered from the stored object (RFC 9111 §4.3.2) and never
+		// forwarded by a fill, which fetches the whole object.
+		{
+			name:  "client conditionals: answered from the stored object",
+			reply: rfcReply{hdr: withEtag("Cache-Control", "max-age=60", "Last-Modified", at(-time.Hour)), body: "v1"},
+			steps: []rfcStep{
+				{hdr: []string{"If-None-Match", `"v1"`}, up: 1, upHdr: map[string]string{"If-None-Match": "", "If-Modified-Since": ""},
+					status: 304, cache: "MISS", cs: stored(fwdURIMiss, 200, 60), hdrs: map[string]string{"Etag": `"v1"`}},
+				{hdr: []string{"If-None-Match", `"v1"`}, status: 304, cache: "HIT", cs: hit(60), age: "0",
+					hdrs: map[string]string{"Etag": `"v1"`}},
+				{hdr: []string{"If-None-Match", `"v0", "v1"`}, status: 304, cache: "HIT", cs: hit(60), age: "0"},
+				{hdr: []string{"If-None-Match", `"v0"`}, status: 200, body: "v1", cache: "HIT", cs: hit(60), age: "0"},
+				{hdr: []string{"If-Modified-Since", at(-time.Hour)}, status: 304, cache: "HIT", cs: hit(60), age: "0"},
+				{hdr: []string{"If-Modified-Since", at(-2 * time.Hour)}, status: 200, body: "v1", cache: "HIT", cs: hit(60), age: "0"},
+				// If-None-Match takes precedence over If-Modified-Since.
+				{hdr: []string{"If-None-Match", `"v0"`, "If-Modified-Since", at(-time.Hour)}, status: 200, body: "v1",
+					cache: "HIT", cs: hit(60), age: "0"},
+			},
+		},
+
 		// HEAD (RFC 9111 §4.3.5, RFC 9110 §9.3.2).
 		{
 			name:  "HEAD: answered from the stored GET",
@@ -805,7 +895,8 @@ func rfcCases() []rfcCase {
 				{method: "HEAD", up: 1, upMethod: "HEAD", status: 200, body: "", cache: "MISS", cs: notStored(fwdURIMiss, 200),
 					hdrs: map[string]string{"Content-Length": "10"}},
 				{up: 1, status: 200, body: "0123456789", cache: "MISS", cs: stored(fwdURIMiss, 200, 60)},
-				{method: "HEAD", status: 200, body: "", cache: "HIT", cs: hit(60), age: "0"},
+				{method: "HEAD", status: 200, body: "", cache: "HIT", cs: hit(60), age: "0",
+					hdrs: map[string]string{"Content-Length": "10", "Etag": `"v1"`}},
 			},
 		},
 
@@ -845,11 +936,15 @@ func rfcCases() []rfcCase {
 				{hdr: []string{"Range", "bytes=x-y"}, status: 416, cache: "HIT", cs: hit(60), age: "0",
 					check: func(*testing.T, *http.Response, []byte) {}},
 				// A unit the edge does not know: the Range is ignored (RFC 9110 §14.2).
-				{hdr: []string{"Range", "items=0-1"}, status: 200, body: "0123456789", cache: "HIT", cs: hit(60), age: "0"},
+				{hdr: []string{"Range", "items=0-1"}, status: 200, body: "0123456789", cache: "HIT", cs: hit(60), age: "0",
+					hdrs: map[string]string{"Content-Range": ""}},
 				// Ranges adding up to more than the object: ignored, the whole object is sent.
-				{hdr: []string{"Range", "bytes=0-9,0-9"}, status: 200, body: "0123456789", cache: "HIT", cs: hit(60), age: "0"},
-				{hdr: []string{"Range", "bytes=0-1", "If-Range", `"r1"`}, status: 206, body: "01", cache: "HIT", cs: hit(60), age: "0"},
-				{hdr: []string{"Range", "bytes=0-1", "If-Range", `"r0"`}, status: 200, body: "0123456789", cache: "HIT", cs: hit(60), age: "0"},
+				{hdr: []string{"Range", "bytes=0-9,0-9"}, status: 200, body: "0123456789", cache: "HIT", cs: hit(60), age: "0",
+					hdrs: map[string]string{"Content-Range": ""}},
+				{hdr: []string{"Range", "bytes=0-1", "If-Range", `"r1"`}, status: 206, body: "01", cache: "HIT", cs: hit(60), age: "0",
+					hdrs: map[string]string{"Content-Range": "bytes 0-1/10"}},
+				{hdr: []string{"Range", "bytes=0-1", "If-Range", `"r0"`}, status: 200, body: "0123456789", cache: "HIT", cs: hit(60), age: "0",
+					hdrs: map[string]string{"Content-Range": ""}},
 				{method: "HEAD", hdr: []string{"Range", "bytes=0-1"}, status: 206, body: "", cache: "HIT", cs: hit(60), age: "0",
 					hdrs: map[string]string{"Content-Length": "2", "Content-Range": "bytes 0-1/10"}},
 			},
@@ -974,6 +1069,18 @@ func rfcCases() []rfcCase {
 			},
 		},
 	}
+	for _, cc := range []string{"public, max-age=60", "s-maxage=60", "max-age=60, must-revalidate"} {
+		auth := []string{"Authorization", "Bearer a"}
+		cases = append(cases, rfcCase{
+			name:  "Authorization: stored with " + cc,
+			reply: rfcReply{hdr: withEtag("Cache-Control", cc), body: "v1"},
+			steps: []rfcStep{
+				{hdr: auth, up: 1, status: 200, body: "v1", cache: "MISS", cs: stored(fwdURIMiss, 200, 60)},
+				{hdr: auth, status: 200, body: "v1", cache: "HIT", cs: hit(60), age: "0"},
+				{status: 200, body: "v1", cache: "HIT", cs: hit(60), age: "0"},
+			},
+		})
+	}
 	cases = append(cases, rfcInvalidationCases()...)
 	return append(cases, rfcStatusCases()...)
 }
@@ -1071,6 +1178,14 @@ func rfcStatusCases() []rfcCase {
 			steps: []rfcStep{
 				{up: 1, status: status, body: body, cache: "MISS", cs: stored(fwdURIMiss, status, 100)},
 				{advance: 99 * time.Second, status: status, body: body, cache: "HIT", cs: hit(1), age: "99"},
+				// Explicit freshness.
+				{advance: time.Second, set: &rfcReply{status: status, hdr: []string{"Cache-Control", "max-age=60"}, body: body},
+					up: 1, status: status, body: body, cache: "MISS", cs: stored(fwdStale, status, 60)},
+				{status: status, body: body, cache: "HIT", cs: hit(60), age: "0"},
+				// Neither: not stored (and the stale entry it replaces is gone).
+				{advance: time.Minute, set: &rfcReply{status: status, body: body},
+					up: 1, status: status, body: body, cache: "MISS", cs: notStored(fwdStale, status)},
+				{up: 1, status: status, body: body, cache: "MISS", cs: notStored(fwdURIMiss, status)},
 			},
 		})
 	}
