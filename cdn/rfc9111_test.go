@@ -124,7 +124,8 @@ func TestRFC9111(t *testing.T) {
 }
 
 // TestRFC9111HangingOriginFailsWaiters checks that the requests collapsed onto a fill that times
-// out all get the 504, together, from one origin request.
+// out all get the 504 together, from one origin request (two at most: on a loaded machine a late
+// request may find the first fill over and lead its own).
 func TestRFC9111HangingOriginFailsWaiters(t *testing.T) {
 	clk := newClock()
 	o := newRFCOrigin(t, clk, rfcReply{hdr: []string{"Cache-Control", "max-age=60"}, body: "v1"}, rfcReply{})
@@ -929,12 +930,12 @@ func rfcCases() []rfcCase {
 				{hdr: []string{"Range", "bytes=7-"}, status: 206, body: "789", cache: "HIT", cs: hit(60), age: "0",
 					hdrs: map[string]string{"Content-Range": "bytes 7-9/10"}},
 				{hdr: []string{"Range", "bytes=10-"}, status: 416, cache: "HIT", cs: hit(60), age: "0",
-					hdrs: map[string]string{"Content-Range": "bytes */10"}, check: func(*testing.T, *http.Response, []byte) {}},
+					hdrs: map[string]string{"Content-Range": "bytes */10"}, check: anyBody},
 				{hdr: []string{"Range", "bytes=0-1,8-9"}, status: 206, cache: "HIT", cs: hit(60), age: "0",
 					check: multipartRanges("01", "bytes 0-1/10", "89", "bytes 8-9/10")},
 				// Malformed: refused, as RFC 9110 §14.2 allows.
 				{hdr: []string{"Range", "bytes=x-y"}, status: 416, cache: "HIT", cs: hit(60), age: "0",
-					check: func(*testing.T, *http.Response, []byte) {}},
+					check: anyBody},
 				// A unit the edge does not know: the Range is ignored (RFC 9110 §14.2).
 				{hdr: []string{"Range", "items=0-1"}, status: 200, body: "0123456789", cache: "HIT", cs: hit(60), age: "0",
 					hdrs: map[string]string{"Content-Range": ""}},
@@ -1225,6 +1226,9 @@ func rfcStatusCases() []rfcCase {
 	}
 	return cases
 }
+
+// anyBody leaves the body unchecked: http.ServeContent words its 416 answers.
+func anyBody(*testing.T, *http.Response, []byte) {}
 
 // multipartRanges checks a multipart/byteranges body: each part's data and Content-Range, in
 // order, as pairs.
