@@ -224,8 +224,10 @@
 //	lectern-edge; fwd=uri-miss; fwd-status=200; stored; ttl=60; detail=peer   ours
 //
 // A peer that fails is skipped without an error reaching the client: the next-ranked peer is
-// asked, and when this edge comes next in the ranking, the upstream. Failing means no connection,
-// no response headers within Config.PeerTimeout (2 s), a body cut short (bodies that fit the cache
+// asked, and when this edge comes next in the ranking, the upstream. Failing means no connection
+// within Config.PeerDialTimeout (250 ms: a peer that is down or unreachable, whose connects hang
+// rather than being refused, costs that much and no more), no response headers within
+// Config.PeerTimeout (2 s from the start of the request), a body cut short (bodies that fit the cache
 // are read before the answer is used, so a peer dying mid-body is still its failure), or an error
 // answer of the peer's own making, recognized by the absence of the peer's Cache-Status member (its
 // 502 for an unreachable upstream, a 403 for a wrong peer secret) or, for a 5xx, of fwd-status

@@ -75,9 +75,12 @@ type Config struct {
 	// (PlaybackKeys) serves plain /hls/ paths to a peer that presents it, and needs one to be in a
 	// group. Set, an edge honours the peer marker only from edges that present it.
 	PeerSecret string
-	// PeerTimeout bounds the wait for a peer's response headers before the next peer is tried.
-	// Default: 2s.
+	// PeerTimeout bounds the wait for a peer's response headers, counted from the start of the
+	// request (getting a connection included), before the next peer is tried. Default: 2s.
 	PeerTimeout time.Duration
+	// PeerDialTimeout bounds getting a connection to a peer (connecting, and the TLS handshake for
+	// https), so that a dead or unreachable peer is skipped quickly. Default: 250ms.
+	PeerDialTimeout time.Duration
 	// PeerDownFor is how long a peer that failed is skipped. Default: 5s.
 	PeerDownFor time.Duration
 	// MaxRequests bounds the client GET and HEAD requests answered at once, and MaxFills the

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strconv"
@@ -26,8 +28,9 @@ import (
 const peerHeader = "Lectern-Peer"
 
 const (
-	defaultPeerTimeout = 2 * time.Second
-	defaultPeerDownFor = 5 * time.Second
+	defaultPeerTimeout     = 2 * time.Second
+	defaultPeerDialTimeout = 250 * time.Millisecond
+	defaultPeerDownFor     = 5 * time.Second
 )
 
 // peer is one other edge of the region.
@@ -39,11 +42,14 @@ type peer struct {
 
 // peerGroup is the regional peer group: who the edges are and which one this is.
 type peerGroup struct {
-	self    string
-	names   []string
-	byName  map[string]*peer
-	timeout time.Duration // for a peer's response headers
-	downFor time.Duration
+	self        string
+	names       []string
+	byName      map[string]*peer
+	timeout     time.Duration // for a peer's response headers
+	dialTimeout time.Duration // for a connection to a peer
+	downFor     time.Duration
+	errSlow     error // a peer's headers did not arrive within timeout
+	errNoConn   error // no connection to a peer within dialTimeout
 
 	mu     sync.Mutex
 	purges []recentPurge // oldest first
@@ -105,13 +111,19 @@ func newPeerGroup(cfg Config) (*peerGroup, error) {
 		}
 		return nil, nil
 	}
-	g := &peerGroup{self: cfg.Self, byName: map[string]*peer{}, timeout: cfg.PeerTimeout, downFor: cfg.PeerDownFor}
+	g := &peerGroup{self: cfg.Self, byName: map[string]*peer{}, timeout: cfg.PeerTimeout,
+		dialTimeout: cfg.PeerDialTimeout, downFor: cfg.PeerDownFor}
 	if g.timeout <= 0 {
 		g.timeout = defaultPeerTimeout
+	}
+	if g.dialTimeout <= 0 {
+		g.dialTimeout = defaultPeerDialTimeout
 	}
 	if g.downFor <= 0 {
 		g.downFor = defaultPeerDownFor
 	}
+	g.errSlow = fmt.Errorf("no response headers within %v (PeerTimeout)", g.timeout)
+	g.errNoConn = fmt.Errorf("no connection within %v (PeerDialTimeout)", g.dialTimeout)
 	for _, name := range cfg.Peers {
 		u, err := url.Parse(name)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
@@ -223,8 +235,19 @@ func (p *peer) markDown(d time.Duration) bool {
 // next one should be tried. A body that fits the cache is read here, so that a peer dying mid-body
 // is still a peer failure rather than the client's.
 func (e *Edge) askPeer(ctx context.Context, p *peer, r, req *http.Request, key string) (*http.Response, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(e.peers.timeout, cancel)
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
+	// Two deadlines: one for the response headers, from now, and a shorter one for each connection
+	// the transport waits for (from GetConn to GotConn; a retry on a fresh connection waits again),
+	// so that a dead peer costs PeerDialTimeout, not PeerTimeout. The transport keeps dialing in the
+	// background after the request gives up, which costs nothing here.
+	headers := time.AfterFunc(e.peers.timeout, func() { cancelCause(e.peers.errSlow) })
+	dial := time.AfterFunc(math.MaxInt64, func() { cancelCause(e.peers.errNoConn) })
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GetConn:      func(string) { dial.Reset(e.peers.dialTimeout) },
+		GotConn:      func(httptrace.GotConnInfo) { dial.Stop() },
+		WroteHeaders: func() { dial.Stop() },
+	})
 	out := req.Clone(ctx)
 	target := p.base.Scheme + "://" + p.base.Host + joinPath(p.base.EscapedPath(), r.URL.EscapedPath())
 	if r.URL.RawQuery != "" {
@@ -245,8 +268,12 @@ func (e *Edge) askPeer(ctx context.Context, p *peer, r, req *http.Request, key s
 	e.stats.PeerFetches.Add(1)
 	sent := time.Now()
 	resp, err := e.client.Do(out)
-	timer.Stop()
+	headers.Stop()
+	dial.Stop()
 	if err != nil {
+		if cause := context.Cause(ctx); (cause == e.peers.errSlow || cause == e.peers.errNoConn) && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %v", cause, err)
+		}
 		cancel()
 		return nil, err
 	}

@@ -45,7 +45,7 @@ func TestHelperEdgeProcess(t *testing.T) {
 	}
 	up, _ := url.Parse(h.Upstream)
 	e, err := NewEdge(Config{Upstream: up, Peers: h.Peers, Self: h.Self, Logger: slog.New(slog.DiscardHandler),
-		PeerTimeout: 10 * time.Second}) // generous: a loaded machine must not fail a slow peer
+		PeerTimeout: 10 * time.Second, PeerDialTimeout: 2 * time.Second}) // generous: a loaded machine must not fail a slow peer
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper edge:", err)
 		os.Exit(2)

@@ -116,9 +116,9 @@ func newTestGroup(t *testing.T, n int, upstreamURL string, mod func(*Config)) *t
 		t.Fatal(err)
 	}
 	for i, ts := range g.servers {
-		// A generous PeerTimeout: a loaded test machine must not turn a slow peer into a failed one.
+		// Generous timeouts: a loaded test machine must not turn a slow peer into a failed one.
 		cfg := Config{Upstream: up, Logger: slog.New(slog.DiscardHandler), Peers: g.urls, Self: g.urls[i],
-			PeerTimeout: 10 * time.Second}
+			PeerTimeout: 10 * time.Second, PeerDialTimeout: 2 * time.Second}
 		if mod != nil {
 			mod(&cfg)
 		}
