@@ -259,8 +259,66 @@
 // instead, and the peer is not marked down.
 //
 // [Stats] counts PeerFetches (not in UpstreamFetches), PeerErrors and PeersMarkedDown.
-// `lectern edge --peers URL,URL,... --self URL [--peer-secret S]` configures the group; the list is
-// static (the router does not feed it yet).
+//
+// The membership can change while the edge serves. An edge in Config.DrainingPeers owns no keys:
+// they are ranked over the other peers, so its keys go to their next-ranked peers exactly as if it
+// had left, and nothing else moves. It is still a member otherwise: it asks the owners for its own
+// clients' misses (ranking every owner before itself), and answers the peers that have not seen the
+// change yet. Draining is how an edge is taken out (the router sends it no new students either);
+// its cache then stops being the region's. [Edge.SetPeers] replaces Config.Peers and
+// Config.DrainingPeers at once: the membership is one immutable value behind an atomic pointer, so
+// a fill ranks its key over the membership it started with, and requests in flight are neither
+// failed nor held back. A peer that stays keeps its down mark. Keys are ranked over the base URLs as
+// the lists spell them, so every edge must be given the same spelling.
+//
+// `lectern edge --peers URL,URL,... --self URL [--peer-secret S]` gives a static group. With
+// `--regions FILE --region NAME --self URL` instead, the group is the region's edges in the region
+// map (below), and [Edge.FollowRegionMap] applies edits to the file within a second, without a
+// restart. Ownership ignores the edges' weights, which are the router's: they size the share of
+// students an edge is sent, not of keys.
+//
+// # Region map
+//
+// The region map is a JSON file, the router's configuration and the edges' peer groups at once
+// (read by [LoadRegionMap], followed by [WatchRegionMap]). Lectern ships the twelve regions (see
+// [DefaultRegionMapJSON], cdn/regions.default.json) with their neighbours, no client networks and
+// one placeholder edge, http://127.0.0.1:8082 in seoul, for a single machine:
+//
+//	{
+//	  "default": "seoul",
+//	  "regions": {
+//	    "seoul": {
+//	      "edges": [
+//	        {"url": "http://10.1.0.2:8082"},
+//	        {"url": "http://10.1.0.3:8082", "weight": 2},
+//	        {"url": "http://10.1.0.4:8082", "drain": true}
+//	      ],
+//	      "prefixes": ["10.1.0.0/16", "2001:db8:1::/48"],
+//	      "neighbours": ["gyeonggi-elementary-1", "incheon-chungbuk"]
+//	    },
+//	    "busan-ulsan": {"edges": [], "neighbours": ["gyeongnam"]}
+//	  }
+//	}
+//
+// Regions are keyed by name (lowercase letters, digits and hyphens: a DNS label). An edge has a base
+// URL (http or https, no query), a weight (its share of the region's capacity, above 0, default 1)
+// and drain (default false). prefixes are the client networks the region serves, in CIDR notation
+// without host bits; neighbours are the regions that serve its students when it cannot, nearest
+// first; default is the region of clients in no region's networks. Edges and prefixes are optional,
+// so a region can be declared before it has any. Any object may carry a "comment" string.
+//
+// The file is checked whole and refused whole, with every fault listed by the path of the value
+// at fault and what to write instead (regions.seoul.edges[1].weight: 0: a weight ... must be above
+// 0; to take an edge out of service, set "drain": true): a syntax error (by line and column), an
+// unknown or repeated field, a wrong type, a missing url or default, a region name that is not a
+// DNS label, an edge listed twice (in one region or two; spellings that differ only in case, a
+// default port or a trailing slash count as one), a weight not above 0, a prefix that is not CIDR,
+// has host bits set or is in two regions, a neighbour that is not a region or is the region itself.
+// Overlapping prefixes of different lengths are allowed, for the router to resolve by longest match.
+// A followed file is re-read every second and compared by content (a Kubernetes ConfigMap update
+// swaps a symlink, which a watch on the old file would miss); an edit that still does not parse at
+// the next read (the first may have caught it mid-write), or that drops the edge or its region, is
+// logged once and the map in use stays.
 //
 // # Probes and metrics
 //

@@ -75,6 +75,10 @@ type Config struct {
 	// (PlaybackKeys) serves plain /hls/ paths to a peer that presents it, and needs one to be in a
 	// group. Set, an edge honours the peer marker only from edges that present it.
 	PeerSecret string
+	// DrainingPeers lists the edges of Peers being taken out of service: they own no keys (theirs go
+	// to the next-ranked peers, as if they had left) but still ask the owners for their own misses.
+	// Self may be one of them. Edge.SetPeers replaces Peers and DrainingPeers while the edge runs.
+	DrainingPeers []string
 	// PeerTimeout bounds the wait for a peer's response headers, counted from the start of the
 	// request (getting a connection included), before the next peer is tried. Default: 2s.
 	PeerTimeout time.Duration

@@ -43,16 +43,28 @@ type peer struct {
 // peerGroup is the regional peer group: who the edges are and which one this is.
 type peerGroup struct {
 	self        string
-	names       []string
-	byName      map[string]*peer
 	timeout     time.Duration // for a peer's response headers
 	dialTimeout time.Duration // for a connection to a peer
 	downFor     time.Duration
+	log         *slog.Logger
 	errSlow     error // a peer's headers did not arrive within timeout
 	errNoConn   error // no connection to a peer within dialTimeout
 
+	// members is replaced whole by SetPeers, never modified: a fill ranks the peers of the one
+	// membership it loaded, however many edits arrive meanwhile.
+	members atomic.Pointer[peerMembers]
+	swap    sync.Mutex // one SetPeers at a time, so that none publishes a view built on an older one
+
 	mu     sync.Mutex
 	purges []recentPurge // oldest first
+}
+
+// peerMembers is one version of the group's membership.
+type peerMembers struct {
+	all      []string // Config.Peers
+	draining []string // Config.DrainingPeers
+	owners   []string // all without draining: the names keys are ranked over
+	byName   map[string]*peer
 }
 
 // recentPurge is a purge this edge ran, remembered so that a peer not purged yet cannot hand back
@@ -106,13 +118,23 @@ var errPeerBehindPurge = errors.New("cdn: peer's copy may predate a purge here")
 
 func newPeerGroup(cfg Config) (*peerGroup, error) {
 	if len(cfg.Peers) == 0 {
-		if cfg.Self != "" {
+		switch {
+		case cfg.Self != "":
 			return nil, errors.New("cdn: Config.Self is set without Config.Peers")
+		case len(cfg.DrainingPeers) > 0:
+			return nil, errors.New("cdn: Config.DrainingPeers is set without Config.Peers")
 		}
 		return nil, nil
 	}
-	g := &peerGroup{self: cfg.Self, byName: map[string]*peer{}, timeout: cfg.PeerTimeout,
-		dialTimeout: cfg.PeerDialTimeout, downFor: cfg.PeerDownFor}
+	if len(cfg.PlaybackKeys) > 0 && cfg.PeerSecret == "" {
+		// Peers ask for plain /hls/ paths, which a keyed edge refuses to anyone without it.
+		return nil, errors.New("cdn: an edge with PlaybackKeys in a peer group needs Config.PeerSecret")
+	}
+	g := &peerGroup{self: cfg.Self, timeout: cfg.PeerTimeout, dialTimeout: cfg.PeerDialTimeout,
+		downFor: cfg.PeerDownFor, log: cfg.Logger}
+	if g.log == nil {
+		g.log = slog.Default() // as NewEdge's
+	}
 	if g.timeout <= 0 {
 		g.timeout = defaultPeerTimeout
 	}
@@ -124,25 +146,91 @@ func newPeerGroup(cfg Config) (*peerGroup, error) {
 	}
 	g.errSlow = fmt.Errorf("no response headers within %v (PeerTimeout)", g.timeout)
 	g.errNoConn = fmt.Errorf("no connection within %v (PeerDialTimeout)", g.dialTimeout)
-	for _, name := range cfg.Peers {
-		u, err := url.Parse(name)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-			return nil, fmt.Errorf("cdn: Config.Peers: %q is not an absolute http or https base URL", name)
-		}
-		if _, dup := g.byName[name]; dup {
-			return nil, fmt.Errorf("cdn: Config.Peers lists %q twice", name)
-		}
-		g.byName[name] = &peer{name: name, base: u}
-		g.names = append(g.names, name)
+	m, err := g.newMembers(cfg.Peers, cfg.DrainingPeers, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cdn: Config.Peers: %w", err)
 	}
-	if !slices.Contains(g.names, cfg.Self) {
-		return nil, fmt.Errorf("cdn: Config.Self %q must be one of Config.Peers, spelled the same", cfg.Self)
-	}
-	if len(cfg.PlaybackKeys) > 0 && cfg.PeerSecret == "" {
-		// Peers ask for plain /hls/ paths, which a keyed edge refuses to anyone without it.
-		return nil, errors.New("cdn: an edge with PlaybackKeys in a peer group needs Config.PeerSecret")
-	}
+	g.members.Store(m)
 	return g, nil
+}
+
+// newMembers checks a membership and builds it, keeping the peers of old that stay (and with them
+// their down marks).
+func (g *peerGroup) newMembers(all, draining []string, old *peerMembers) (*peerMembers, error) {
+	m := &peerMembers{all: slices.Clone(all), draining: slices.Clone(draining), byName: map[string]*peer{}}
+	seen := map[string]bool{}
+	for _, name := range all {
+		if err := checkBaseURL(name); err != nil {
+			return nil, err
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("%q is listed twice", name)
+		}
+		seen[name] = true
+	}
+	if !seen[g.self] {
+		return nil, fmt.Errorf("this edge, Config.Self %q, must be one of them, spelled the same", g.self)
+	}
+	for _, name := range draining {
+		if !seen[name] {
+			return nil, fmt.Errorf("draining peer %q is not one of them", name)
+		}
+	}
+	for _, name := range all {
+		if slices.Contains(draining, name) {
+			continue
+		}
+		m.owners = append(m.owners, name)
+		if old != nil && old.byName[name] != nil {
+			m.byName[name] = old.byName[name]
+			continue
+		}
+		u, _ := url.Parse(name) // checked above
+		m.byName[name] = &peer{name: name, base: u}
+	}
+	return m, nil
+}
+
+// SetPeers replaces the edge's peer group, Config.Peers and Config.DrainingPeers, while it serves:
+// requests under way finish with the membership they started with, later ones rank keys over the
+// new one. Config.Self must stay among the peers. A peer that stays keeps its down mark. It fails,
+// and changes nothing, when the edge has no peer group or the lists are not valid.
+func (e *Edge) SetPeers(peers, draining []string) error {
+	g := e.peers
+	if g == nil {
+		return errors.New("cdn: SetPeers on an edge without a peer group (Config.Peers)")
+	}
+	g.swap.Lock()
+	defer g.swap.Unlock()
+	old := g.members.Load()
+	m, err := g.newMembers(peers, draining, old)
+	if err != nil {
+		return fmt.Errorf("cdn: SetPeers: %w", err)
+	}
+	g.members.Store(m)
+	added, removed := listDiff(old.all, m.all)
+	drained, undrained := listDiff(old.draining, m.draining)
+	if len(added)+len(removed)+len(drained)+len(undrained) > 0 {
+		g.log.Info("edge peer group changed", slog.Int("peers", len(m.all)), slog.Int("owners", len(m.owners)),
+			slog.Any("added", added), slog.Any("removed", removed),
+			slog.Any("draining", drained), slog.Any("back_in_service", undrained))
+	}
+	return nil
+}
+
+// listDiff returns what b has that a has not, and what a has that b has not.
+func listDiff(a, b []string) (added, removed []string) {
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			added = append(added, x)
+		}
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			removed = append(removed, x)
+		}
+	}
+	return added, removed
 }
 
 // admitPeer recognizes a request from a peer. With a peer secret, only a request that carries it as
@@ -189,12 +277,14 @@ func (e *Edge) send(ctx context.Context, r, req *http.Request, key string) (resp
 }
 
 func (e *Edge) fromPeers(ctx context.Context, r, req *http.Request, key string) *http.Response {
-	for _, name := range rendezvous.Rank(e.peers.names, key) {
+	m := e.peers.members.Load()
+	for _, name := range rendezvous.Rank(m.owners, key) {
 		if name == e.peers.self {
 			// This edge owns the key, or every peer ranked above it is down: it fetches itself.
+			// A draining edge is not among the owners and asks them all first.
 			return nil
 		}
-		p := e.peers.byName[name]
+		p := m.byName[name]
 		if time.Now().UnixNano() < p.downUntil.Load() {
 			continue
 		}
