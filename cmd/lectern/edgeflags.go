@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,4 +132,82 @@ func checkSecret(sec string) error {
 		}
 	}
 	return nil
+}
+
+// peerFlags say who the edges of this edge's region are: a static --peers list, or the region map
+// file (--regions, --region), which the edge follows as it is edited.
+type peerFlags struct {
+	peers, self, secret, regions, region string
+}
+
+func (f *peerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.peers, "peers", "", "comma-separated base URLs of every edge of this region, this one included: a miss asks the key's owner among them before the upstream (or give --regions)")
+	fs.StringVar(&f.regions, "regions", "", "region map file (JSON; the router's, see the cdn package documentation): this edge's peers are the edges of --region, and edits to the file (edges added, drained, removed) take effect within a second, without a restart. Instead of --peers")
+	fs.StringVar(&f.region, "region", "", "this edge's region in --regions, e.g. seoul")
+	fs.StringVar(&f.self, "self", "", "this edge's URL exactly as it appears in --peers, or among its region's edges in --regions")
+	fs.StringVar(&f.secret, "peer-secret", "", "bearer secret the edges of the region present to each other; required with --playback-keys (prefer the environment variable)")
+}
+
+// peerSettings are what the flags give cdn.Config, and with --regions the map they come from.
+type peerSettings struct {
+	peers, draining []string
+	regionMap       *cdn.RegionMap
+}
+
+// parse checks the flags, with their names in the errors, so that cdn.NewEdge cannot fail on them.
+// keyed says the edge has --playback-keys.
+func (f *peerFlags) parse(keyed bool) (peerSettings, error) {
+	var s peerSettings
+	if err := checkSecret(f.secret); err != nil {
+		return s, fmt.Errorf("--peer-secret %v", err)
+	}
+	switch {
+	case f.regions != "" && f.peers != "":
+		return s, errors.New("--peers and --regions both name this edge's peers: give one")
+	case f.regions != "":
+		m, err := cdn.LoadRegionMap(f.regions)
+		if err != nil {
+			return s, fmt.Errorf("--regions: %w", err)
+		}
+		if f.region == "" {
+			return s, fmt.Errorf("--regions needs --region, this edge's region in %s: one of %s", f.regions, strings.Join(m.Names(), ", "))
+		}
+		r := m.Region(f.region)
+		if r == nil {
+			return s, fmt.Errorf("--region %q: %s has no such region; its regions are %s", f.region, f.regions, strings.Join(m.Names(), ", "))
+		}
+		if f.self == "" {
+			return s, fmt.Errorf("--self is required with --regions: this edge's URL as region %s lists it", f.region)
+		}
+		if s.peers, s.draining, err = r.PeerGroup(f.self); err != nil {
+			return s, fmt.Errorf("--self: %v (in %s)", err, f.regions)
+		}
+		s.regionMap = m
+	case f.region != "":
+		return s, errors.New("--region is for --regions: give the region map file too")
+	default:
+		for p := range strings.SplitSeq(f.peers, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				s.peers = append(s.peers, p)
+			}
+		}
+		for i, p := range s.peers {
+			if pu, err := url.Parse(p); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" {
+				return s, fmt.Errorf("--peers: %q is not an edge's base URL, e.g. http://10.0.0.2:8082", p)
+			}
+			if slices.Contains(s.peers[:i], p) {
+				return s, fmt.Errorf("--peers lists %q twice", p)
+			}
+		}
+		switch {
+		case len(s.peers) > 0 && !slices.Contains(s.peers, f.self):
+			return s, fmt.Errorf("--self %q: give this edge's URL exactly as it appears in --peers", f.self)
+		case len(s.peers) == 0 && f.self != "":
+			return s, errors.New("--self is for a peer group: give --peers (or --regions) too")
+		}
+	}
+	if len(s.peers) > 0 && keyed && f.secret == "" {
+		return s, errors.New("--peer-secret is required with --peers or --regions and --playback-keys: peers ask each other for plain /hls/ paths")
+	}
+	return s, nil
 }

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/lectern/lectern/cdn"
@@ -243,9 +241,8 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	diskSize := byteSize(10 << 30)
 	fs.Var(&diskSize, "disk-size", "disk cache size, with --disk-dir")
 	prefetch := fs.Int("prefetch", 2, "when a media playlist or segment is served, fetch this many following segments of the rendition into the cache (0: off)")
-	peers := fs.String("peers", "", "comma-separated base URLs of every edge of this region, this one included: a miss asks the key's owner among them before the upstream")
-	self := fs.String("self", "", "this edge's URL exactly as it appears in --peers")
-	peerSecret := fs.String("peer-secret", "", "bearer secret the edges of the region present to each other; required with --playback-keys (prefer the environment variable)")
+	var peerf peerFlags
+	peerf.register(fs)
 	var pbf playbackFlags
 	pbf.register(fs, false)
 	var pf purgeFlags
@@ -261,9 +258,6 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := checkSecret(*originSecret); err != nil {
 		return fmt.Errorf("--origin-secret %v", err)
 	}
-	if err := checkSecret(*peerSecret); err != nil {
-		return fmt.Errorf("--peer-secret %v", err)
-	}
 	u, err := url.Parse(*upstream)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--upstream %q: give the origin's URL, e.g. http://127.0.0.1:8081", *upstream)
@@ -274,33 +268,14 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if *prefetch < 0 {
 		return fmt.Errorf("--prefetch %d: give a number of segments, 0 for none", *prefetch)
 	}
-	var peerList []string
-	for p := range strings.SplitSeq(*peers, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			peerList = append(peerList, p)
-		}
-	}
-	// Checked here, with the flags' names, so that NewEdge below can only fail on the disk tier.
-	for i, p := range peerList {
-		if pu, err := url.Parse(p); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" {
-			return fmt.Errorf("--peers: %q is not an edge's base URL, e.g. http://10.0.0.2:8082", p)
-		}
-		if slices.Contains(peerList[:i], p) {
-			return fmt.Errorf("--peers lists %q twice", p)
-		}
-	}
-	switch {
-	case len(peerList) > 0 && !slices.Contains(peerList, *self):
-		return fmt.Errorf("--self %q: give this edge's URL exactly as it appears in --peers", *self)
-	case len(peerList) == 0 && *self != "":
-		return errors.New("--self is for a peer group: give --peers too")
-	case len(peerList) > 0 && len(playbackKeys) > 0 && *peerSecret == "":
-		return errors.New("--peer-secret is required with --peers and --playback-keys: peers ask each other for plain /hls/ paths")
+	peers, err := peerf.parse(len(playbackKeys) > 0)
+	if err != nil {
+		return err
 	}
 	edge, err := cdn.NewEdge(cdn.Config{Upstream: u, MemoryBytes: int64(memory), Logger: log,
 		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys, OriginSecret: *originSecret,
 		DiskDir: *diskDir, DiskBytes: int64(diskSize), Prefetch: *prefetch,
-		Peers: peerList, Self: *self, PeerSecret: *peerSecret})
+		Peers: peers.peers, DrainingPeers: peers.draining, Self: peerf.self, PeerSecret: peerf.secret})
 	if err != nil {
 		if *diskDir != "" {
 			// The other settings are checked above; what can fail here is the disk tier.
@@ -309,6 +284,11 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer edge.Close() // lets the last disk writes finish
+	if peers.regionMap != nil {
+		follow, stop := context.WithCancel(ctx)
+		defer stop()
+		go edge.FollowRegionMap(follow, peerf.regions, peerf.region, peers.regionMap, time.Second)
+	}
 	ln, err := listen("listen", *listenAddr)
 	if err != nil {
 		return err
