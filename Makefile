@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
 ARGS    ?=
 
-.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin
+.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin bench-edge bench-edge-memory
 
 ## run: install ffmpeg if missing, build, start `lectern serve` with a sample lecture, print the URLs
 run: deps-run web build
@@ -53,3 +53,11 @@ bench-upload:
 ## bench-origin: the origin's hot-cache hits vs nginx sendfile (loopback, ~2.5 min); writes docs/benchmarks.md
 bench-origin:
 	bash bench/origin-hit.sh --write
+
+## bench-edge: the edge's cache hits vs nginx proxy_cache and Varnish (loopback, ~1.5 min); prints a table
+bench-edge:
+	bash bench/edge-hit.sh
+
+## bench-edge-memory: the edge's resident memory after filling its memory tier three times over (~1 min)
+bench-edge-memory:
+	bash bench/edge-memory.sh

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/lectern/lectern/cdn"
@@ -241,6 +243,8 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	diskSize := byteSize(10 << 30)
 	fs.Var(&diskSize, "disk-size", "disk cache size, with --disk-dir")
 	prefetch := fs.Int("prefetch", 2, "when a media playlist or segment is served, fetch this many following segments of the rendition into the cache (0: off)")
+	maxRequests := fs.Int("max-requests", 20000, "client requests answered at once; beyond half prefetch stops, beyond three quarters new sessions get 503, beyond it everyone does")
+	maxFills := fs.Int("max-fills", 512, "upstream fetches (misses) at once, shed by the same priorities as --max-requests")
 	var peerf peerFlags
 	peerf.register(fs)
 	var pbf playbackFlags
@@ -268,11 +272,16 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if *prefetch < 0 {
 		return fmt.Errorf("--prefetch %d: give a number of segments, 0 for none", *prefetch)
 	}
+	if *maxRequests <= 0 || *maxFills <= 0 {
+		return fmt.Errorf("--max-requests %d, --max-fills %d: both must be positive", *maxRequests, *maxFills)
+	}
 	peers, err := peerf.parse(len(playbackKeys) > 0)
 	if err != nil {
 		return err
 	}
+	setEdgeMemoryLimit(int64(memory), log)
 	edge, err := cdn.NewEdge(cdn.Config{Upstream: u, MemoryBytes: int64(memory), Logger: log,
+		MaxRequests: *maxRequests, MaxFills: *maxFills,
 		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys, OriginSecret: *originSecret,
 		DiskDir: *diskDir, DiskBytes: int64(diskSize), Prefetch: *prefetch,
 		Peers: peers.peers, DrainingPeers: peers.draining, Self: peerf.self, PeerSecret: peerf.secret})
@@ -361,4 +370,17 @@ func (u *uploadFlags) register(fs *flag.FlagSet, withMaxDuration bool) {
 	if withMaxDuration {
 		fs.DurationVar(&u.maxDuration, "max-duration", 6*time.Hour, "longest accepted lecture (negative: no limit)")
 	}
+}
+
+// setEdgeMemoryLimit gives the Go runtime a soft memory limit just above what the edge is meant to
+// hold: the memory tier's bytes plus an eighth for what fills and responses have in flight, plus the
+// program itself. Without it the heap may grow to twice the live cache before a collection (GOGC
+// 100). A GOMEMLIMIT set in the environment wins.
+func setEdgeMemoryLimit(tier int64, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := tier + tier/8 + 64<<20
+	debug.SetMemoryLimit(limit)
+	log.Debug("edge memory limit", slog.Int64("bytes", limit))
 }
