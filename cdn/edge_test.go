@@ -240,14 +240,18 @@ func TestStatsAndCollector(t *testing.T) {
 	values := map[string]float64{}
 	for _, mf := range mfs {
 		for _, m := range mf.Metric {
-			if m.Counter != nil {
+			switch {
+			case m.Counter != nil:
 				values[mf.GetName()] = m.Counter.GetValue()
-			} else {
+			case m.Histogram != nil:
+				values[mf.GetName()] = float64(m.Histogram.GetSampleCount())
+			default:
 				values[mf.GetName()] = m.Gauge.GetValue()
 			}
 		}
 	}
-	if values["lectern_edge_hits_total"] != 1 || values["lectern_edge_cache_entries"] != 1 || len(values) != 35 {
+	if values["lectern_edge_hits_total"] != 1 || values["lectern_edge_cache_entries"] != 1 ||
+		values["lectern_edge_upstream_seconds"] != 1 || values["lectern_edge_peer_seconds"] != 0 || len(values) != 37 {
 		t.Errorf("metrics: %v", values)
 	}
 }

@@ -271,9 +271,17 @@ func (e *Edge) send(ctx context.Context, r, req *http.Request, key string) (resp
 			return resp, true, nil
 		}
 	}
-	e.stats.UpstreamFetches.Add(1)
-	resp, err = e.client.Do(req)
+	resp, err = e.upstreamDo(req)
 	return resp, false, err
+}
+
+// upstreamDo sends req to the upstream, counted and timed to the response headers.
+func (e *Edge) upstreamDo(req *http.Request) (*http.Response, error) {
+	e.stats.UpstreamFetches.Add(1)
+	start := time.Now()
+	resp, err := e.client.Do(req)
+	e.stats.UpstreamSeconds.Observe(time.Since(start))
+	return resp, err
 }
 
 func (e *Edge) fromPeers(ctx context.Context, r, req *http.Request, key string) *http.Response {
@@ -358,6 +366,7 @@ func (e *Edge) askPeer(ctx context.Context, p *peer, r, req *http.Request, key s
 	e.stats.PeerFetches.Add(1)
 	sent := time.Now()
 	resp, err := e.client.Do(out)
+	e.stats.PeerSeconds.Observe(time.Since(sent))
 	headers.Stop()
 	dial.Stop()
 	if err != nil {

@@ -124,8 +124,7 @@ func (e *Edge) passThrough(w http.ResponseWriter, r *http.Request, label string,
 	if err != nil {
 		return e.badGateway(w, r, label, err)
 	}
-	e.stats.UpstreamFetches.Add(1)
-	resp, err := e.client.Do(req)
+	resp, err := e.upstreamDo(req)
 	if err != nil {
 		if r.Context().Err() == nil {
 			e.stats.UpstreamErrors.Add(1)

@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lectern/lectern/internal/latency"
 )
 
 // Stats are the edge's counters and gauges: plain atomics, so the request path pays one atomic add
@@ -77,6 +79,10 @@ type Stats struct {
 	// RequestsInFlight and FillsInFlight are the loads shedding looks at: client GET/HEAD requests
 	// being answered, and upstream fills (misses) in progress.
 	RequestsInFlight, FillsInFlight atomic.Int64
+
+	// UpstreamSeconds is the time from sending a request upstream to its response headers (or
+	// failure); PeerSeconds the same for requests to peers of the group.
+	UpstreamSeconds, PeerSeconds latency.Histogram
 }
 
 type metric struct {
@@ -85,8 +91,17 @@ type metric struct {
 	value *atomic.Int64
 }
 
+// histogramMetric is a latency histogram under its description.
+type histogramMetric struct {
+	desc *prometheus.Desc
+	h    *latency.Histogram
+}
+
 // collector exports a Stats to Prometheus, reading the atomics at scrape time.
-type collector struct{ metrics []metric }
+type collector struct {
+	metrics    []metric
+	histograms []histogramMetric
+}
 
 func newCollector(s *Stats) *collector {
 	m := func(name, help string, kind prometheus.ValueType, v *atomic.Int64) metric {
@@ -107,7 +122,13 @@ func newCollector(s *Stats) *collector {
 			nil, prometheus.Labels{"priority": class}), prometheus.CounterValue, v}
 	}
 	c, g := prometheus.CounterValue, prometheus.GaugeValue
-	return &collector{metrics: []metric{
+	hist := func(name, help string, h *latency.Histogram) histogramMetric {
+		return histogramMetric{prometheus.NewDesc("lectern_edge_"+name, help, nil, nil), h}
+	}
+	return &collector{histograms: []histogramMetric{
+		hist("upstream_seconds", "Time from a request sent upstream to its response headers or failure.", &s.UpstreamSeconds),
+		hist("peer_seconds", "Time from a request sent to a peer of the regional group to its response headers or failure.", &s.PeerSeconds),
+	}, metrics: []metric{
 		m("hits_total", "GET/HEAD requests answered from a fresh cache entry.", c, &s.Hits),
 		m("misses_total", "GET/HEAD requests not answered from a fresh cache entry.", c, &s.Misses),
 		m("stale_while_revalidate_total", "GET/HEAD requests answered from a stale entry being revalidated in the background.", c, &s.StaleWhileRevalidate),
@@ -156,10 +177,16 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.metrics {
 		ch <- m.desc
 	}
+	for _, h := range c.histograms {
+		ch <- h.desc
+	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(m.value.Load()))
+	}
+	for _, h := range c.histograms {
+		ch <- h.h.Metric(h.desc)
 	}
 }

@@ -3,9 +3,10 @@ package origin
 import (
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lectern/lectern/internal/latency"
 )
 
 // codes are the statuses the origin answers with, each counted on its own; anything else is "other".
@@ -44,7 +45,7 @@ type Stats struct {
 	Forbidden, TokensDenied atomic.Int64
 
 	rejected [numRejectReasons]atomic.Int64
-	latency  [numOps]histogram
+	latency  [numOps]latency.Histogram
 }
 
 // Responses returns how many object requests of kind were answered with status. Probes (/healthz,
@@ -72,38 +73,6 @@ func (s *Stats) Rejected() int64 {
 
 func (s *Stats) countRequest(kind Kind, status int) {
 	s.requests[kind][codeIndex(status)].Add(1)
-}
-
-// latencyBuckets are the histogram's upper bounds in seconds: local disk answers in well under a
-// millisecond, S3 in tens of milliseconds, a struggling store in seconds.
-var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
-
-// histogram is a fixed-bucket latency histogram on atomics.
-type histogram struct {
-	counts [15]atomic.Uint64 // one per bucket, the last one is +Inf
-	sum    atomic.Int64      // nanoseconds
-}
-
-func (h *histogram) observe(d time.Duration) {
-	v := d.Seconds()
-	i := 0
-	for i < len(latencyBuckets) && v > latencyBuckets[i] {
-		i++
-	}
-	h.counts[i].Add(1)
-	h.sum.Add(int64(d))
-}
-
-// snapshot returns the cumulative bucket counts Prometheus wants, the total count and the sum.
-func (h *histogram) snapshot() (map[float64]uint64, uint64, float64) {
-	buckets := make(map[float64]uint64, len(latencyBuckets))
-	var cum uint64
-	for i, ub := range latencyBuckets {
-		cum += h.counts[i].Load()
-		buckets[ub] = cum
-	}
-	cum += h.counts[len(latencyBuckets)].Load()
-	return buckets, cum, time.Duration(h.sum.Load()).Seconds()
 }
 
 // collector exports a Server's Stats to Prometheus. Values are read at scrape time, so no metric is
@@ -167,8 +136,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.storageReads, st.StorageReads.Load())
 	counter(c.storageErrors, st.StorageErrors.Load())
 	for op := storageOp(0); op < numOps; op++ {
-		buckets, n, sum := st.latency[op].snapshot()
-		ch <- prometheus.MustNewConstHistogram(c.storageSeconds, n, sum, buckets, op.String())
+		ch <- st.latency[op].Metric(c.storageSeconds, op.String())
 	}
 	counter(c.hotHits, st.HotHits.Load())
 	counter(c.hotMisses, st.HotMisses.Load())

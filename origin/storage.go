@@ -48,7 +48,7 @@ func (s *Server) admit(ctx context.Context) (func(), error) {
 func (s *Server) observe(op storageOp, start time.Time, err error) {
 	now := time.Now()
 	s.stats.StorageReads.Add(1)
-	s.stats.latency[op].observe(now.Sub(start))
+	s.stats.latency[op].Observe(now.Sub(start))
 	s.breaker.record(err, now)
 	if err != nil && !objstore.IsNotFound(err) && !objstore.IsInvalidRange(err) && !errors.Is(err, context.Canceled) {
 		s.stats.StorageErrors.Add(1)
