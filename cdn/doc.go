@@ -329,5 +329,31 @@
 // a request counts as a hit in the tier that had its fresh entry and as a miss in each tier it
 // looked in before (both, when it went upstream). The disk tier adds lectern_edge_disk_bytes,
 // lectern_edge_disk_entries, lectern_edge_disk_evictions_total, lectern_edge_disk_corrupt_total and
-// counters of failed and skipped writes.
+// counters of failed and skipped writes. lectern_edge_upstream_seconds and lectern_edge_peer_seconds
+// are histograms of the time to an upstream's or a peer's response headers.
+//
+// # Overload
+//
+// Two loads are counted: client GET and HEAD requests being answered (bounded by Config.MaxRequests)
+// and upstream fills in progress (Config.MaxFills). Work is admitted by priority, lowest first:
+//
+//   - prefetch, only while both loads are under half of their bounds;
+//   - the first request of a new session, while both are under three quarters;
+//   - everything else, up to the bounds: the playlists and next segments of sessions already playing.
+//
+// A session is its CMCD session id (sid, CTA-5004, from the CMCD query argument or the CMCD-Session
+// header): the first request with an id this edge has not admitted in the last two minutes is a new
+// session's, later ones are playing. Without CMCD, a multivariant playlist (.../master.m3u8), which a
+// player loads once at start, counts as a new session and any other request as playing. A request
+// from a peer of the group counts as playing (it is another edge's client's miss).
+//
+// A shed request gets 503 with Cache-Control: no-store and Retry-After (2 s for a new session, 1 s
+// for a playing one); nothing about it is stored. Hits only count against MaxRequests; a request that
+// joins a fill already in progress costs the upstream nothing and is never refused for fills. A shed
+// prefetch is simply not made. lectern_edge_shed_total{priority} counts them, and
+// lectern_edge_requests_in_flight and lectern_edge_fills_in_flight show the loads.
+//
+// Memory: the memory tier is bounded in bytes (Config.MemoryBytes), each fill buffers at most
+// Config.MaxObjectBytes, and `lectern edge` gives the Go runtime a soft memory limit of the tier plus an
+// eighth plus 64 MiB (unless GOMEMLIMIT is set), so the heap is collected before it doubles.
 package cdn
