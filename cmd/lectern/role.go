@@ -65,6 +65,39 @@ func listen(flagName, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
+// defaultSendBuffer is the edge's --send-buffer (see withSendBuffer).
+const defaultSendBuffer = 128 << 10
+
+// sendBufferListener sets the kernel send buffer of every connection it accepts (SO_SNDBUF, which
+// also turns off the kernel's autotuning of it for that socket).
+type sendBufferListener struct {
+	net.Listener
+	bytes int
+}
+
+// withSendBuffer returns ln with a fixed send buffer of n bytes per connection; ln itself for n <= 0.
+// A cache that writes whole objects from memory sends them faster with a modest fixed buffer than
+// with an autotuned one that swallows a whole segment per write: measured on loopback, a 1.9 MB
+// segment went from 1366 to 2456 responses/s with 128 KiB (docs/benchmarks.md).
+func withSendBuffer(ln net.Listener, n int) net.Listener {
+	if n <= 0 {
+		return ln
+	}
+	return sendBufferListener{ln, n}
+}
+
+func (l sendBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		// The connection still works with the kernel's default buffer if this fails.
+		_ = tc.SetWriteBuffer(l.bytes)
+	}
+	return c, nil // the *net.TCPConn itself, so net/http keeps its sendfile path
+}
+
 type server struct {
 	name string
 	ln   net.Listener

@@ -245,6 +245,8 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	prefetch := fs.Int("prefetch", 2, "when a media playlist or segment is served, fetch this many following segments of the rendition into the cache (0: off)")
 	maxRequests := fs.Int("max-requests", 20000, "client requests answered at once; beyond half prefetch stops, beyond three quarters new sessions get 503, beyond it everyone does")
 	maxFills := fs.Int("max-fills", 512, "upstream fetches (misses) at once, shed by the same priorities as --max-requests")
+	sendBuffer := byteSize(defaultSendBuffer)
+	fs.Var(&sendBuffer, "send-buffer", "kernel send buffer per client connection (0: the kernel's autotuning)")
 	var peerf peerFlags
 	peerf.register(fs)
 	var pbf playbackFlags
@@ -271,6 +273,9 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if *prefetch < 0 {
 		return fmt.Errorf("--prefetch %d: give a number of segments, 0 for none", *prefetch)
+	}
+	if sendBuffer < 0 || sendBuffer > 64<<20 {
+		return fmt.Errorf("--send-buffer %d: give a size up to 64MiB, 0 for the kernel's autotuning", sendBuffer)
 	}
 	if *maxRequests <= 0 || *maxFills <= 0 {
 		return fmt.Errorf("--max-requests %d, --max-fills %d: both must be positive", *maxRequests, *maxFills)
@@ -302,6 +307,7 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ln = withSendBuffer(ln, int(sendBuffer))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metricsHandler(newRegistry(edge.Collector())))
 	mux.Handle("/", edge)

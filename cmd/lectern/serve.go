@@ -130,6 +130,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		originLn.Close()
 		return err
 	}
+	publicLn = withSendBuffer(publicLn, defaultSendBuffer) // students' segments come from here
 	// With signed playback the origin serves plain /hls/ only to edges, so its listener is no way
 	// around the tokens; the in-process edge gets a credential made for this run.
 	var edgeSecrets []string
