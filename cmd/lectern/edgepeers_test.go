@@ -3,14 +3,27 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lectern/lectern/internal/rendezvous"
 )
+
+// twoEdges is what the peer tests share: a segment, an upstream that serves it and counts fetches,
+// and two free addresses with their peer URLs.
+func twoEdges(t *testing.T) (body []byte, up *httptest.Server, fetches *atomic.Int64, addrs, peers []string) {
+	t.Helper()
+	body = bytes.Repeat([]byte("segment!"), 2048)
+	up, fetches = countingUpstream(t, body)
+	addrs = []string{freeAddr(t), freeAddr(t)}
+	peers = []string{"http://" + addrs[0], "http://" + addrs[1]}
+	return body, up, fetches, addrs, peers
+}
 
 // TestEdgePeerFlags: two `lectern edge --peers A,B --self X` processes form a peer group: a segment
 // asked of the edge that does not own it comes from the owner, and the upstream serves it once.
@@ -18,10 +31,7 @@ func TestEdgePeerFlags(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lectern binary")
 	}
-	body := bytes.Repeat([]byte("segment!"), 2048)
-	up, fetches := countingUpstream(t, body)
-	addrs := []string{freeAddr(t), freeAddr(t)}
-	peers := []string{"http://" + addrs[0], "http://" + addrs[1]}
+	body, up, fetches, addrs, peers := twoEdges(t)
 	for i, addr := range addrs {
 		startRole(t, addr, "edge", "--listen", addr, "--upstream", up.URL, "--peers", strings.Join(peers, ","), "--self", peers[i])
 	}
@@ -51,10 +61,7 @@ func TestEdgeRegionsFlag(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lectern binary")
 	}
-	body := bytes.Repeat([]byte("segment!"), 2048)
-	up, fetches := countingUpstream(t, body)
-	addrs := []string{freeAddr(t), freeAddr(t)}
-	peers := []string{"http://" + addrs[0], "http://" + addrs[1]}
+	body, up, fetches, addrs, peers := twoEdges(t)
 	file := filepath.Join(t.TempDir(), "regions.json")
 	writeRegions := func(drain0 bool) {
 		t.Helper()
