@@ -76,49 +76,6 @@ func TestCollapsedMisses(t *testing.T) {
 	}
 }
 
-func TestFailedFillFailsWaitersAndIsNotCached(t *testing.T) {
-	var mu sync.Mutex
-	broken := true
-	up, release := blockingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		b := broken
-		mu.Unlock()
-		if b {
-			// Promise 1000 bytes, send 10, drop the connection: the fill fails mid-body.
-			w.Header().Set("Cache-Control", "max-age=60")
-			w.Header().Set("Content-Length", "1000")
-			w.Write(segment[:10])
-			w.(http.Flusher).Flush()
-			panic(http.ErrAbortHandler)
-		}
-		serveObject(w, r, segment, "Cache-Control", "max-age=60")
-	})
-	e, ts := newTestEdge(t, up.URL, nil, nil)
-
-	const n = 20
-	done := make(chan []response)
-	go func() { done <- concurrently(t, ts, n, "/seg") }()
-	waitFor(t, "waiters", func() bool { return e.Stats().CollapsedWaiters.Load() == n-1 })
-	close(release)
-	for i, r := range <-done {
-		if r.StatusCode != http.StatusBadGateway {
-			t.Errorf("response %d: %d, want 502", i, r.StatusCode)
-		}
-	}
-	if got := up.count("/seg"); got != 1 {
-		t.Errorf("upstream saw %d requests, want 1", got)
-	}
-	mu.Lock()
-	broken = false
-	mu.Unlock()
-	if r := get(t, ts, "GET", "/seg"); r.StatusCode != 200 || r.cache() != "MISS" || !bytes.Equal(r.body, segment) {
-		t.Errorf("after the failure: %d %s", r.StatusCode, r.cache())
-	}
-	if e.Stats().UpstreamErrors.Load() != 1 {
-		t.Errorf("UpstreamErrors = %d, want 1", e.Stats().UpstreamErrors.Load())
-	}
-}
-
 func TestUpstream5xxSharedNotCached(t *testing.T) {
 	up, release := blockingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		// What the origin sends when storage is down.

@@ -70,21 +70,60 @@
 //
 // # Request collapsing
 //
-// Concurrent misses of one key make exactly one upstream fetch (a fill); the others wait for it, each
-// bounded by its own request context. The fill runs detached from the client that started it, so that
-// client going away does not fail the others, and is bounded by Config.FillTimeout instead. A failed
-// fill fails every waiter at once (unless stale-if-error lets them all have the stale entry) and is
-// not cached: with 502 Bad Gateway when the upstream could not be reached or broke off, 504 Gateway
-// Timeout when it did not answer within FillTimeout (or the transport's own timeouts). Either answer
-// says Cache-Control: no-store. A stale-while-revalidate revalidation is a fill of its own, run in the
-// background with no client, which waiters join like any other. Waiters are handed the response only
-// when it is fit to share: storable, or an upstream 5xx that is not private (even a no-store one,
-// since it is never kept beyond the fill), which fails them fast. Otherwise, as for an uncacheable
-// or oversized response, each waiter makes its own request (X-Cache: BYPASS). Requests with
-// Authorization never join or lead a collapsed fill.
+// Concurrent misses of one key make exactly one upstream fetch (a fill); the others join it as its
+// waiters. The fill runs detached from the client that started it (its leader), so that client
+// going away does not fail the others, and is bounded by Config.FillTimeout instead (headers and
+// body). A stale-while-revalidate revalidation is a fill of its own, run in the background with no
+// client, which waiters join like any other. Requests with Authorization never join or lead a
+// collapsed fill.
 //
-// In this version waiters receive the complete object; streaming a fill to its waiters as it arrives
-// is later work.
+// A fill streams. As soon as the upstream's response headers are in and show a response fit to
+// share (storable, or an upstream 5xx that is not private, even a no-store one, since it is never
+// kept beyond the fill) whose Content-Length is within Config.MaxObjectBytes, they are published
+// to the waiters, and a goroutine of the fill's own reads the body into one buffer. The leader and
+// every waiter write the headers, with that Content-Length, then the body from the buffer as it
+// grows, each at its own pace and woken by the fill (no polling); a request that joins in the
+// middle starts with what is there already, and a slow client delays only itself. A waiter whose
+// Vary'd headers ask for another variant makes its own request instead. A request with a Range or
+// conditionals waits for the whole object and is answered from it by http.ServeContent, as from
+// the cache. When the body is complete, the buffer becomes the cache entry without a copy (memory
+// tier, then the disk tier's write, unless a purge ran meanwhile); its last bytes reach the
+// streaming requests only once it is stored, so a client that has the whole body finds it cached.
+// On a streamed response, Cache-Status says stored when the fill means to store it.
+//
+// A complete response (a revalidation's 304, stale-if-error, or a body of unknown length, which is
+// read whole, up to MaxObjectBytes, before anyone is answered, since only its end tells whether it
+// fits) is handed to every waiter at once. A response not fit to share (uncacheable, larger than
+// MaxObjectBytes) goes to the leader alone, streamed as it arrives, and each waiter makes its own
+// request as soon as the headers show it (X-Cache: BYPASS, collapsed=?0).
+//
+// Failed fills are not cached and fail fast. A fill that fails before its headers answers the leader
+// and every waiter at once (unless stale-if-error lets them all have the stale entry): with 502 Bad
+// Gateway when the upstream could not be reached or hung up, 504 Gateway Timeout when it did not
+// answer within FillTimeout (or the transport's own timeouts). Either answer says Cache-Control:
+// no-store. A fill that fails
+// in the middle of the body (a reset, a body shorter than its Content-Length, FillTimeout) stores
+// nothing: the requests streaming it have their connection dropped, so that their clients see a
+// truncated response, never a complete-looking one, and those that had not begun (waiting for the
+// whole object) get 502 or 504. The next request starts a new fill. A response that goes to one
+// client alone (uncacheable, oversized, pass-through) is cut off the same way when its upstream
+// breaks off, chunked or not.
+//
+// Waiting is bounded. A fill takes at most Config.MaxWaiters waiters (default 10000); a request
+// beyond that is answered 503 with Retry-After: 1 at once. A waiter waits at most
+// Config.WaitTimeout (default 5 s) for its response to begin (the headers, or the whole response
+// when it cannot be streamed), then is answered 504 with Retry-After: 1 while the fill goes on; a
+// waiter whose client leaves is gone at once. Each frees its place. Both refusals carry a
+// Cache-Status member saying why (see Headers); [Stats] counts them in CollapseRefused and
+// CollapseTimeouts.
+//
+// Memory: a fill's buffer is allocated to the upstream's Content-Length, so it holds at most
+// MaxObjectBytes, and it becomes the cached body. What fills hold outside the memory tier's bound is
+// therefore at most MaxObjectBytes per fill in progress, and fills are bounded in number: a client's
+// miss holds one of Config.MaxFills slots (see Overload) until its fill ends, the body read to the
+// end even when the leader's client has left, and a stale-while-revalidate revalidation, which
+// takes no slot, is one per stale key at most. There is no separate byte budget. A purged fill's
+// buffer stays alive until the requests streaming it finish.
 //
 // # Memory tier
 //
@@ -152,12 +191,16 @@
 //	lectern-edge; fwd=uri-miss; fwd-status=200; stored; collapsed; ttl=60   answered by another's fill
 //	lectern-edge; fwd=uri-miss; fwd-status=200; collapsed=?0   waited, could not share, went itself
 //	lectern-edge; fwd=method; fwd-status=201           a method the cache does not answer
+//	lectern-edge; fwd=uri-miss; collapsed=?0; detail=too-many-waiters   503: Config.MaxWaiters
+//	lectern-edge; fwd=uri-miss; collapsed=?0; detail=wait-timeout       504: Config.WaitTimeout
 //
 // fwd is uri-miss (nothing stored for the key), vary-miss (another variant stored) or stale; stored
 // is absent when the response was not kept; fwd-status is absent when the upstream gave no answer.
-// Answers the edge makes up itself (its 502 and 504, the 403 of signed playback, 405, the probes and the
-// purge endpoint) describe no upstream or stored response and carry no member, as RFC 9211 §2 asks
-// (and peers tell them apart from the upstream's answers by that; see Peer group).
+// Answers the edge makes up itself (its 502 and 504, the 403 of signed playback, 405, the probes
+// and the purge endpoint) describe no upstream or stored response and carry no member, as RFC 9211
+// §2 asks (and peers tell them apart from the upstream's answers by that; see Peer group). The two
+// refusals of a waiter above are the exception: they say why the request was not collapsed, and,
+// having no fwd-status, still count as the edge's own errors for a peer.
 //
 // # Purge
 //
@@ -216,7 +259,9 @@
 // marked request like any client's (from its cache, or through its own collapsed fill) but sends
 // its fill to its upstream, never to another peer: a request crosses at most one peer hop, so loops
 // are impossible, and the owner's collapsing turns the misses of the whole region into one upstream
-// fetch. The marker is not forwarded upstream. What a peer answers is stored like an upstream
+// fetch. The owner streams its fill to the peers' requests as to any client; a requesting edge reads
+// a body that fits the cache whole before using it (so that a peer dying mid-body is the peer's
+// failure, below), and then hands it to its own waiters at once. The marker is not forwarded upstream. What a peer answers is stored like an upstream
 // response: it carries the upstream's headers with the peer's Age (which counts toward ours), Via
 // and Cache-Status member, after which this edge appends its own member with detail=peer:
 //
@@ -349,7 +394,8 @@
 //
 // A shed request gets 503 with Cache-Control: no-store and Retry-After (2 s for a new session, 1 s
 // for a playing one); nothing about it is stored. Hits only count against MaxRequests; a request that
-// joins a fill already in progress costs the upstream nothing and is never refused for fills. A shed
+// joins a fill already in progress costs the upstream nothing and is never refused for fills (only
+// Config.MaxWaiters bounds those). A shed
 // prefetch is simply not made. lectern_edge_shed_total{priority} counts them, and
 // lectern_edge_requests_in_flight and lectern_edge_fills_in_flight show the loads.
 //

@@ -42,6 +42,13 @@ type Config struct {
 	// FillTimeout bounds one fill (upstream headers and a cacheable body), which runs detached from
 	// the client that started it. Default: 30s.
 	FillTimeout time.Duration
+	// MaxWaiters bounds the requests that may wait on one fill (per key) besides the one that started
+	// it; a request beyond that is answered 503 with Retry-After: 1 at once. Default: 10000.
+	MaxWaiters int
+	// WaitTimeout bounds how long a request waits on another request's fill for the response to
+	// begin (its headers, or the whole response when it cannot be streamed); past it the request is
+	// answered 504 and the fill goes on. Default: 5s.
+	WaitTimeout time.Duration
 	// ReadyTimeout bounds the upstream probe behind /readyz. Default: 2s.
 	ReadyTimeout time.Duration
 	// PurgeSecret turns on POST /_lectern/purge for callers that send it as a bearer token. Empty: the
@@ -99,6 +106,8 @@ const (
 	defaultMemoryBytes    = 256 << 20
 	defaultMaxObjectBytes = 32 << 20
 	defaultDiskBytes      = 10 << 30
+	defaultMaxWaiters     = 10000
+	defaultWaitTimeout    = 5 * time.Second
 )
 
 // Edge is the caching reverse proxy; it is an http.Handler.
@@ -109,6 +118,7 @@ type Edge struct {
 	now          func() time.Time
 	maxObject    int64
 	fillTimeout  time.Duration
+	waitTimeout  time.Duration
 	readyTimeout time.Duration
 
 	purgeHandler http.Handler // POST /_lectern/purge
@@ -164,6 +174,12 @@ func NewEdge(cfg Config) (*Edge, error) {
 	if cfg.FillTimeout <= 0 {
 		cfg.FillTimeout = 30 * time.Second
 	}
+	if cfg.MaxWaiters <= 0 {
+		cfg.MaxWaiters = defaultMaxWaiters
+	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = defaultWaitTimeout
+	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 2 * time.Second
 	}
@@ -174,9 +190,10 @@ func NewEdge(cfg Config) (*Edge, error) {
 		now:          cfg.Now,
 		maxObject:    cfg.MaxObjectBytes,
 		fillTimeout:  cfg.FillTimeout,
+		waitTimeout:  cfg.WaitTimeout,
 		readyTimeout: cfg.ReadyTimeout,
 		playbackKeys: cfg.PlaybackKeys,
-		flights:      flightGroup{m: map[string]*flight{}},
+		flights:      flightGroup{m: map[string]*flight{}, max: cfg.MaxWaiters},
 		peers:        peers,
 	}
 	if cfg.OriginSecret != "" {
@@ -246,6 +263,9 @@ type result struct {
 	status int
 	bytes  int64
 	label  string
+	// abort: the response was cut short after its headers went out (the upstream failed mid-body),
+	// and the connection must be dropped so that the client cannot take it for complete.
+	abort bool
 }
 
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -297,12 +317,15 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = e.passThrough(w, r, cacheBypass, cacheStatus{fwd: fwdMethod})
 	}
 	e.stats.BytesOut.Add(res.bytes)
-	if !e.log.Enabled(r.Context(), slog.LevelDebug) {
-		return // the attributes below cost allocations on every hit
+	if e.log.Enabled(r.Context(), slog.LevelDebug) { // the attributes cost allocations on every hit
+		e.log.LogAttrs(r.Context(), slog.LevelDebug, "edge request",
+			slog.String("method", r.Method), slog.String("path", tokenFree(r.URL)), slog.Int("status", res.status),
+			slog.String("cache", res.label), slog.Int64("bytes", res.bytes), slog.Duration("took", time.Since(start)))
 	}
-	e.log.LogAttrs(r.Context(), slog.LevelDebug, "edge request",
-		slog.String("method", r.Method), slog.String("path", tokenFree(r.URL)), slog.Int("status", res.status),
-		slog.String("cache", res.label), slog.Int64("bytes", res.bytes), slog.Duration("took", time.Since(start)))
+	if res.abort {
+		// The headers are out and the body is cut short: dropping the connection tells the client.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // isUnsafe reports whether a method may change the resource it targets: every method but the safe
@@ -419,26 +442,32 @@ func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent
 	// costs no body.
 	fill := !noStore && (r.Method == http.MethodGet || ent != nil)
 	if fill && r.Header.Get("Authorization") == "" {
-		fl, leader := e.flights.join(key)
+		fl, leader, ok := e.flights.join(key)
+		if !ok {
+			e.stats.CollapseRefused.Add(1)
+			return e.refuseWaiter(w, r, http.StatusServiceUnavailable, "service unavailable: too many requests waiting\n",
+				cacheStatus{fwd: fwd, collapsed: -1, detail: "too-many-waiters"})
+		}
 		if !leader {
 			return e.wait(w, r, fl, fwd) // joining a fill costs the upstream nothing: never shed
 		}
 		if !e.shed.startFill(prio) {
-			e.flights.finish(key, fl, nil, "", cacheStatus{}, errOverloaded)
+			e.flights.remove(fl)
+			fl.fail(errOverloaded)
 			return e.overloaded(w, r, prio)
 		}
-		defer e.shed.endFill()
-		return e.lead(w, r, key, ent, fl, gen, fwd)
+		return e.lead(w, r, key, ent, fl, gen, fwd) // which gives the fill slot back when the fill ends
 	}
 	if !e.shed.startFill(prio) {
 		return e.overloaded(w, r, prio)
 	}
-	defer e.shed.endFill()
 	if !fill {
+		defer e.shed.endFill()
 		return e.passThrough(w, r, cacheMiss, cacheStatus{fwd: fwd})
 	}
-	// With Authorization the response may be for this client only, so nobody may wait on it.
-	return e.lead(w, r, key, ent, nil, gen, fwd)
+	// With Authorization the response may be for this client only, so nobody may wait on it: its
+	// flight is its own, in no group.
+	return e.lead(w, r, key, ent, newFlight(key), gen, fwd)
 }
 
 // serveEntry writes a complete response held in memory. A 200 goes through http.ServeContent, which

@@ -147,6 +147,16 @@ func (e *entry) refreshed(key string, notModified http.Header, requestTime, resp
 	return &n
 }
 
+// withBody returns a copy of e, an entry built before its body was read (newEntry with a nil body),
+// that holds body.
+func (e *entry) withBody(key string, body []byte) *entry {
+	n := *e
+	n.body = body
+	n.weight = weigh(key, n.header, body)
+	n.full = fullHeader(n.header, len(body))
+	return &n
+}
+
 // memoryTier is the byte-bounded in-memory level of the cache. The disk tier (disk.go) sits under
 // it with the same get/remove shape; its writes are asynchronous, so it has write instead of set.
 type memoryTier struct {

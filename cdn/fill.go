@@ -8,49 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 )
-
-// flight is one fill in progress that other requests for the same key wait on.
-type flight struct {
-	done chan struct{}
-	// Set before done is closed, read after; the channel orders them.
-	ent   *entry // the response, when waiters may use it
-	label string
-	cs    cacheStatus
-	err   error // the fill failed; waiters fail too
-}
-
-// flightGroup collapses concurrent fills of a key. It is singleflight with two differences that
-// matter here: the leader runs the fill on its own goroutine (so it can stream an uncacheable
-// response to its client), and the result says whether waiters may share it.
-type flightGroup struct {
-	mu sync.Mutex
-	m  map[string]*flight
-}
-
-// join returns the flight for key and whether the caller leads it (and must finish it).
-func (g *flightGroup) join(key string) (*flight, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if f, ok := g.m[key]; ok {
-		return f, false
-	}
-	f := &flight{done: make(chan struct{})}
-	g.m[key] = f
-	return f, true
-}
-
-func (g *flightGroup) finish(key string, f *flight, ent *entry, label string, cs cacheStatus, err error) {
-	f.ent, f.label, f.cs, f.err = ent, label, cs, err
-	g.mu.Lock()
-	if g.m[key] == f { // a purge may have detached f, and a newer flight taken its place
-		delete(g.m, key)
-	}
-	g.mu.Unlock()
-	close(f.done)
-}
 
 var (
 	errFillAborted = errors.New("cdn: fill aborted")
@@ -58,80 +17,63 @@ var (
 	errOverloaded = errors.New("cdn: edge overloaded")
 )
 
-// wait answers a request that joined another request's fill; fwd is why it could not be answered
-// from the cache.
-func (e *Edge) wait(w http.ResponseWriter, r *http.Request, f *flight, fwd string) result {
-	e.stats.CollapsedWaiters.Add(1)
-	select {
-	case <-f.done:
-	case <-r.Context().Done():
-		return result{status: statusClientClosed, label: cacheMiss}
-	}
-	switch {
-	case errors.Is(f.err, errOverloaded):
-		return e.overloaded(w, r, prioPlaying)
-	case f.err != nil:
-		return e.badGateway(w, r, cacheMiss, f.err)
-	case f.ent != nil && f.ent.varyMatches(r):
-		cs := f.cs
-		cs.fwd, cs.collapsed = fwd, 1
-		return e.serveEntry(w, r, f.ent, f.label, cs)
-	default:
-		// Not fit to share (uncacheable, oversized, another variant): this request goes on its own.
-		return e.passThrough(w, r, cacheBypass, cacheStatus{fwd: fwd, collapsed: -1})
-	}
-}
+// fillChunk is the most read from upstream before the requests streaming a fill are woken.
+const fillChunk = 64 << 10
 
-// fillOutcome is a fill's result: a complete response, or an open one that only the leader may
-// stream.
+// fillOutcome is what a fill got from upstream: a complete response, a shareable one whose body is
+// yet to be read into the flight (head), or an open one that only the leader may stream.
 type fillOutcome struct {
 	ent   *entry
 	share bool
 	label string
 	cs    cacheStatus // without fwd, which the caller knows
 
-	resp   *http.Response // open; streamed to the leader's client alone
+	head  *fillHead // with resp: stream its body to every request on the flight
+	store bool      // with head: keep the response once its body is complete
+
+	resp   *http.Response // open; with head, the pump reads it, otherwise the leader's client alone gets it
 	prefix []byte         // body bytes already read from resp
 	retry  bool           // resp is unusable for the client's Range/conditionals: resend its request
 }
 
-// lead performs a fill for r, publishes its result to f's waiters (f is nil when nobody may wait),
-// and answers r. gen is the purge generation read before stale was looked up, fwd why r could not be
-// answered from the cache.
+// lead performs a fill for r, publishes its result to f's waiters, and answers r. f is a flight of
+// r's own, in no group, when nobody may wait. gen is the purge generation read before stale was
+// looked up, fwd why r could not be answered from the cache. The caller has taken a fill slot
+// (shedder.startFill), which the fill gives back when it ends, after r is answered if the body is
+// still being read for others.
 func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *entry, f *flight, gen uint64,
 	fwd string) result {
 	// Detached from r, so that the leader's client leaving does not fail every waiter; bounded by
 	// FillTimeout instead while anyone else may depend on it.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
-	timer := time.AfterFunc(e.fillTimeout, cancel)
-	defer timer.Stop()
-
-	finished := f == nil
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	timer := time.AfterFunc(e.fillTimeout, func() { cancel(errFillTimeout) })
+	pumping := false
 	defer func() {
-		if !finished { // a panic in the fill must not leave waiters hanging
-			e.flights.finish(key, f, nil, "", cacheStatus{}, errFillAborted)
+		if !pumping { // otherwise the pump owns the fill's context and slot
+			timer.Stop()
+			cancel(nil)
+			e.shed.endFill()
+		}
+	}()
+	published := false
+	defer func() {
+		if !published { // a panic in the fill must not leave waiters hanging
+			e.flights.remove(f)
+			f.fail(errFillAborted)
 		}
 	}()
 	out, err := e.fill(ctx, r, key, stale, gen)
-	if err != nil && ctx.Err() != nil {
-		// Nothing but the FillTimeout timer cancels ctx this early: the answer (the leader's and
-		// its waiters') is then 504, not 502.
-		err = fmt.Errorf("%w: %w", errFillTimeout, err)
-	}
-	if !finished {
-		var shared *entry
-		if err == nil && out.share {
-			shared = out.ent
-		}
-		e.flights.finish(key, f, shared, out.label, out.cs, err)
-		finished = true
-	}
+	err = fillError(ctx, err)
+	pumping = e.publish(f, out, err)
+	published = true
 	out.cs.fwd = fwd
 
 	switch {
 	case err != nil:
 		return e.badGateway(w, r, cacheMiss, err)
+	case pumping:
+		go e.pump(ctx, cancel, timer, f, out, gen, e.shed.endFill)
+		return e.follow(w, r, f, fwd, false)
 	case out.ent != nil:
 		return e.serveEntry(w, r, out.ent, out.label, out.cs)
 	}
@@ -143,14 +85,100 @@ func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *e
 		return e.passThrough(w, r, cacheBypass, cacheStatus{fwd: fwd})
 	}
 	defer out.resp.Body.Close()
-	stop := context.AfterFunc(r.Context(), cancel)
+	stop := context.AfterFunc(r.Context(), func() { cancel(nil) })
 	defer stop()
 	out.cs.fwdStatus = out.resp.StatusCode
 	return e.writeStream(w, r, out.resp, out.prefix, cacheMiss, out.cs)
 }
 
-// fill fetches the whole object for key from upstream (revalidating stale when there is one) and
-// updates the memory tier, unless a purge has run since generation gen.
+// publish tells f's waiters what a fill got, and reports whether its body is still to be read into
+// the flight: the caller must then run pump.
+func (e *Edge) publish(f *flight, out fillOutcome, err error) bool {
+	if err == nil && out.head != nil {
+		f.start(out.head)
+		return true
+	}
+	e.flights.remove(f)
+	switch {
+	case err != nil:
+		f.fail(err)
+	case out.ent != nil && out.share:
+		f.complete(out.ent, out.label, out.cs)
+	default:
+		f.leave()
+	}
+	return false
+}
+
+// pump reads the body of a streamed fill into its flight, then stores the complete response unless
+// a purge has run since generation gen. It owns the fill's context (cancel, and the timer that
+// bounds it by FillTimeout) and the response; release, when not nil, is called at the end.
+func (e *Edge) pump(ctx context.Context, cancel context.CancelCauseFunc, timer *time.Timer, f *flight, out fillOutcome,
+	gen uint64, release func()) {
+	if release != nil {
+		defer release()
+	}
+	defer cancel(nil)
+	defer timer.Stop()
+	defer out.resp.Body.Close()
+	defer func() {
+		// Outside any handler, a panic would end the process and leave the flight's requests waiting;
+		// it fails this one fill instead.
+		if v := recover(); v != nil {
+			e.log.Error("edge fill panicked", slog.String("key", f.key), slog.Any("panic", v))
+			e.flights.remove(f)
+			f.fail(fmt.Errorf("cdn: fill of %s panicked: %v", f.key, v))
+		}
+	}()
+	size := int(out.head.length)
+	buf := make([]byte, 0, size)
+	var err error
+	for len(buf) < size {
+		var n int
+		n, err = out.resp.Body.Read(buf[len(buf):min(len(buf)+fillChunk, size)])
+		if n > 0 {
+			buf = buf[:len(buf)+n]
+			if len(buf) < size {
+				// The last bytes are published with the stored entry, so a client that has the whole
+				// body finds it in the cache.
+				f.grow(buf)
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if len(buf) < size {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		err = fillError(ctx, fmt.Errorf("cdn: body cut short after %d of %d bytes: %w", len(buf), size, err))
+		e.stats.UpstreamErrors.Add(1)
+		e.log.Warn("edge fill failed mid-body", slog.String("key", f.key), slog.Any("err", err))
+		e.flights.remove(f)
+		f.fail(err)
+		return
+	}
+	ent := out.head.meta.withBody(f.key, buf) // meta is shared with the requests streaming it
+	cs := out.head.cs
+	cs.stored = out.store && e.store(f.key, ent, gen)
+	cs.ttl = cs.stored
+	e.flights.remove(f)
+	f.finish(buf, ent, cs)
+}
+
+// fillError names the cause of a fill's error when its context ended it: errFillTimeout when it ran
+// past FillTimeout.
+func fillError(ctx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(ctx), errFillTimeout) && !errors.Is(err, errFillTimeout) {
+		return fmt.Errorf("%w: %w", errFillTimeout, err)
+	}
+	return err
+}
+
+// fill fetches key from upstream (revalidating stale when there is one) up to the response headers,
+// or the whole body when it cannot be streamed, and updates the memory tier with what is complete,
+// unless a purge has run since generation gen.
 func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *entry, gen uint64) (fillOutcome, error) {
 	req, err := e.upstreamRequest(ctx, r, http.MethodGet, nil)
 	if err != nil {
@@ -205,9 +233,24 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 		// not be stored itself. After a 5xx the copy stays, for a later retry (and stale-if-error).
 		e.forget(key)
 	}
+	if !d.store && d.why != "" {
+		e.log.Debug("edge response not cached", slog.String("key", key), slog.String("why", d.why))
+	}
 	if resp.ContentLength > e.maxObject {
 		return fillOutcome{resp: resp, retry: hasClientSpecific(r.Header), cs: cacheStatus{detail: peerDetail(fromPeer)}}, nil
 	}
+	if resp.ContentLength >= 0 && d.share {
+		// The length is known and fits: everyone on the flight streams the body as it arrives.
+		meta := newEntry(key, resp.StatusCode, resp.Header, nil, r, requestTime, responseTime, d.lifetime)
+		cs := cacheStatus{fwdStatus: resp.StatusCode, stored: d.store, ttl: d.store, detail: peerDetail(fromPeer)}
+		return fillOutcome{head: &fillHead{meta: meta, length: resp.ContentLength, cs: cs}, store: d.store, resp: resp}, nil
+	}
+	if resp.ContentLength >= 0 && !hasClientSpecific(r.Header) {
+		// Not for sharing: the leader's client alone gets it, as it arrives.
+		return fillOutcome{resp: resp, cs: cacheStatus{detail: peerDetail(fromPeer)}}, nil
+	}
+	// A body of unknown length is read whole before anyone is answered, since only its end tells
+	// whether it fits the cache; so is an unshared one that the leader's Range or conditionals need.
 	body, complete, err := readUpTo(resp.Body, resp.ContentLength, e.maxObject)
 	if err != nil {
 		resp.Body.Close()
@@ -223,9 +266,6 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	stored := d.store && e.store(key, ent, gen)
 	if d.store && !stored {
 		d.share = false
-	}
-	if !d.store && d.why != "" {
-		e.log.Debug("edge response not cached", slog.String("key", key), slog.String("why", d.why))
 	}
 	cs := cacheStatus{fwdStatus: resp.StatusCode, stored: stored, ttl: stored, detail: peerDetail(fromPeer)}
 	return fillOutcome{ent: ent, share: d.share, label: cacheMiss, cs: cs}, nil
@@ -253,37 +293,41 @@ func (e *Edge) staleOnError(stale *entry, status int) fillOutcome {
 // too). The fill leads a flight like any other, so requests that cannot use the stale entry (another
 // variant) wait for it instead of fetching again.
 func (e *Edge) revalidateInBackground(r *http.Request, key string, stale *entry, gen uint64) {
-	f, leader := e.flights.join(key)
-	if !leader {
+	f, ok := e.flights.begin(key)
+	if !ok {
 		return
 	}
 	// The client's request ends as soon as it has the stale entry; the fill must outlive it.
 	req := r.Clone(context.WithoutCancel(r.Context()))
 	go func() {
-		ctx, cancel := context.WithTimeout(req.Context(), e.fillTimeout)
-		defer cancel()
-		finished := false
+		ctx, cancel := context.WithCancelCause(req.Context())
+		timer := time.AfterFunc(e.fillTimeout, func() { cancel(errFillTimeout) })
+		pumping, published := false, false
 		defer func() {
 			if p := recover(); p != nil {
 				// No handler around this goroutine: a panic would end the process.
 				e.log.Error("edge background revalidation panicked", slog.String("key", key), slog.Any("panic", p))
 			}
-			if !finished {
-				e.flights.finish(key, f, nil, "", cacheStatus{}, errFillAborted)
+			if !published {
+				e.flights.remove(f)
+				f.fail(errFillAborted)
+			}
+			if !pumping {
+				timer.Stop()
+				cancel(nil)
 			}
 		}()
 		out, err := e.fill(ctx, req, key, stale, gen)
-		var shared *entry
-		if err == nil && out.share {
-			shared = out.ent
-		}
-		e.flights.finish(key, f, shared, out.label, out.cs, err)
-		finished = true
+		err = fillError(ctx, err)
+		pumping = e.publish(f, out, err)
+		published = true
 		switch {
 		case err != nil:
 			e.log.Warn("edge background revalidation failed", slog.String("key", key), slog.Any("err", err))
+		case pumping:
+			e.pump(ctx, cancel, timer, f, out, gen, nil)
 		case out.resp != nil:
-			out.resp.Body.Close() // too big to store, and nobody to stream it to
+			out.resp.Body.Close() // not for sharing, and nobody to stream it to
 		}
 	}()
 }

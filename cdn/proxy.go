@@ -195,17 +195,35 @@ func (e *Edge) writeStream(w http.ResponseWriter, r *http.Request, resp *http.Re
 	}
 	n, err := w.Write(prefix)
 	res.bytes = int64(n)
+	body := &readErr{r: resp.Body}
 	if err == nil {
 		var m int64
-		m, err = io.Copy(w, resp.Body)
+		m, err = io.Copy(w, body)
 		res.bytes += m
 	}
 	if err != nil && r.Context().Err() == nil {
-		// Headers are out; the connection is closed short, which tells the client.
 		e.log.Warn("edge stream interrupted", slog.String("path", r.URL.Path), slog.Int64("bytes", res.bytes),
 			slog.Any("err", err))
 	}
+	// Headers are out: the connection is dropped, which tells the client, even when the response has
+	// no Content-Length (a clean end of the chunked body would look complete).
+	res.abort = body.err != nil
 	return res
+}
+
+// readErr remembers the error of its reader other than io.EOF, so a copy's read failure can be told
+// from its write failure.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (b *readErr) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }
 
 var (

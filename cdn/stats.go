@@ -31,6 +31,9 @@ type Stats struct {
 	Bypasses atomic.Int64
 	// CollapsedWaiters counts requests that waited on another request's fill instead of fetching.
 	CollapsedWaiters atomic.Int64
+	// CollapseRefused counts requests answered 503 because their key's fill had Config.MaxWaiters
+	// waiters already; CollapseTimeouts those answered 504 after waiting Config.WaitTimeout.
+	CollapseRefused, CollapseTimeouts atomic.Int64
 	// UpstreamFetches counts requests sent upstream, of every kind.
 	UpstreamFetches atomic.Int64
 	// PeerFetches counts fill requests sent to peers of the group (see Config.Peers); they are not
@@ -136,6 +139,8 @@ func newCollector(s *Stats) *collector {
 		m("revalidations_total", "Stale entries refreshed by an upstream 304.", c, &s.Revalidations),
 		m("bypasses_total", "Requests with methods the cache does not handle.", c, &s.Bypasses),
 		m("collapsed_waiters_total", "Requests that waited on another request's upstream fetch.", c, &s.CollapsedWaiters),
+		m("collapse_refused_total", "Requests refused because their key's fill had the most waiters allowed.", c, &s.CollapseRefused),
+		m("collapse_timeouts_total", "Requests that waited on another request's fill too long for its response to begin.", c, &s.CollapseTimeouts),
 		m("upstream_fetches_total", "Requests sent upstream.", c, &s.UpstreamFetches),
 		m("peer_fetches_total", "Fill requests sent to peers of the regional group.", c, &s.PeerFetches),
 		m("peer_errors_total", "Peer requests that failed and went to the next peer or the upstream.", c, &s.PeerErrors),
