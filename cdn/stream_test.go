@@ -444,7 +444,7 @@ func TestCollapseLeavesNoGoroutines(t *testing.T) {
 		defer g.open(0)
 		u, _ := url.Parse(up.URL)
 		e, err := NewEdge(Config{Upstream: u, Logger: slog.New(slog.DiscardHandler), MaxWaiters: 4,
-			WaitTimeout: 50 * time.Millisecond})
+			WaitTimeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -461,21 +461,26 @@ func TestCollapseLeavesNoGoroutines(t *testing.T) {
 		waitFor(t, "the fill", func() bool { return reached.Load() == 1 })
 		var wg sync.WaitGroup
 		var timedOut, refused atomic.Int32
-		for range 10 {
-			wg.Go(func() {
-				switch r := streamGet(context.Background(), client, target, 0, nil); r.status {
-				case http.StatusGatewayTimeout:
-					timedOut.Add(1)
-				case http.StatusServiceUnavailable:
-					refused.Add(1)
-				default:
-					t.Errorf("waiter: %d, %v", r.status, r.err)
-				}
-			})
+		waiter := func() {
+			switch r := streamGet(context.Background(), client, target, 0, nil); r.status {
+			case http.StatusGatewayTimeout:
+				timedOut.Add(1)
+			case http.StatusServiceUnavailable:
+				refused.Add(1)
+			default:
+				t.Errorf("waiter: %d, %v", r.status, r.err)
+			}
+		}
+		for range 4 {
+			wg.Go(waiter)
+		}
+		waitFor(t, "four waiters", func() bool { return e.Stats().CollapsedWaiters.Load() == 4 })
+		for range 6 {
+			wg.Go(waiter) // refused while the four wait (for a second at most)
 		}
 		wg.Wait()
-		if timedOut.Load() == 0 || refused.Load() == 0 {
-			t.Errorf("%d waiters timed out and %d were refused; want some of each", timedOut.Load(), refused.Load())
+		if timedOut.Load() != 4 || refused.Load() != 6 {
+			t.Errorf("%d waiters timed out and %d were refused; want 4 and 6", timedOut.Load(), refused.Load())
 		}
 
 		g.open(0)
