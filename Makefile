@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
 ARGS    ?=
 
-.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin bench-edge bench-edge-memory
+.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin bench-edge bench-edge-memory bench-herd
 
 ## run: install ffmpeg if missing, build, start `lectern serve` with a sample lecture, print the URLs
 run: deps-run web build
@@ -61,3 +61,7 @@ bench-edge:
 ## bench-edge-memory: the edge's resident memory after filling its memory tier three times over (~1 min)
 bench-edge-memory:
 	bash bench/edge-memory.sh
+
+## bench-herd: 400 clients miss the same segment on one edge while the upstream takes 200 ms to send it (loopback, ~10 s)
+bench-herd:
+	$(GO) test -run '^$$' -bench Herd -benchtime 10x -count 3 ./cdn/
