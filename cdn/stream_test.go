@@ -156,6 +156,9 @@ func TestCollapsedFillStreams(t *testing.T) {
 		start()
 	}
 	receive(t, halves, late, "first halves (waiters that joined mid-body) before the second half was sent")
+	if n := e.Stats().FillsInFlight.Load(); n != 1 {
+		t.Errorf("FillsInFlight = %d in the middle of the body, want 1", n)
+	}
 	ranged := make(chan response, 1)
 	go func() {
 		r, err := fetch(ts, "GET", path, "Range", "bytes=100-199")
@@ -196,6 +199,29 @@ func TestCollapsedFillStreams(t *testing.T) {
 	}
 	if r := get(t, ts, "GET", path); r.cache() != "HIT" || !bytes.Equal(r.body, streamBody) {
 		t.Errorf("after the fill: %s, %d bytes", r.cache(), len(r.body))
+	}
+	waitFor(t, "the fill slot to be given back", func() bool { return e.Stats().FillsInFlight.Load() == 0 })
+}
+
+// A HEAD on a stale entry leads a fill that revalidates it; when the upstream answers with a new
+// 200, the HEAD gets its headers alone while the body is streamed into the cache.
+func TestHeadLeadsStreamedFill(t *testing.T) {
+	var version atomic.Int32
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		v := strconv.Itoa(int(version.Load()))
+		serveObject(w, r, bytes.Repeat([]byte(v), 5000), "Cache-Control", "max-age=1", "Etag", `"`+v+`"`)
+	})
+	clk := newClock()
+	_, ts := newTestEdge(t, up.URL, clk, nil)
+	get(t, ts, "GET", "/seg")
+	clk.Advance(5 * time.Second)
+	version.Store(1)
+	r := get(t, ts, "HEAD", "/seg")
+	if r.StatusCode != 200 || r.cache() != "MISS" || r.Header.Get("Content-Length") != "5000" || len(r.body) != 0 {
+		t.Errorf("HEAD: %d %s, Content-Length %q, %d body bytes", r.StatusCode, r.cache(), r.Header.Get("Content-Length"), len(r.body))
+	}
+	if r := get(t, ts, "GET", "/seg"); r.cache() != "HIT" || !bytes.Equal(r.body, bytes.Repeat([]byte("1"), 5000)) {
+		t.Errorf("GET after the HEAD: %s, %.10q", r.cache(), r.body)
 	}
 }
 
