@@ -28,7 +28,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func blockingUpstream(t *testing.T, h http.HandlerFunc) (*upstream, chan struct{}) {
 	release := make(chan struct{})
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		select { // the request's end too: a test failing early must not hang on it
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
 		h(w, r)
 	})
 	return up, release
