@@ -245,6 +245,8 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	prefetch := fs.Int("prefetch", 2, "when a media playlist or segment is served, fetch this many following segments of the rendition into the cache (0: off)")
 	maxRequests := fs.Int("max-requests", 20000, "client requests answered at once; beyond half prefetch stops, beyond three quarters new sessions get 503, beyond it everyone does")
 	maxFills := fs.Int("max-fills", 512, "upstream fetches (misses) at once, shed by the same priorities as --max-requests")
+	maxWaiters := fs.Int("max-waiters", 10000, "requests that may wait on one upstream fetch of a key; beyond it they get 503")
+	waitTimeout := fs.Duration("wait-timeout", 5*time.Second, "how long a request waits on another request's upstream fetch for the response to start; then 504")
 	sendBuffer := byteSize(defaultSendBuffer)
 	fs.Var(&sendBuffer, "send-buffer", "kernel send buffer per client connection (0: the kernel's autotuning)")
 	var peerf peerFlags
@@ -277,6 +279,9 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if sendBuffer < 0 || sendBuffer > 64<<20 {
 		return fmt.Errorf("--send-buffer %d: give a size up to 64MiB, 0 for the kernel's autotuning", sendBuffer)
 	}
+	if *maxWaiters <= 0 || *waitTimeout <= 0 {
+		return fmt.Errorf("--max-waiters %d, --wait-timeout %v: both must be positive", *maxWaiters, *waitTimeout)
+	}
 	if *maxRequests <= 0 || *maxFills <= 0 {
 		return fmt.Errorf("--max-requests %d, --max-fills %d: both must be positive", *maxRequests, *maxFills)
 	}
@@ -286,7 +291,7 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	setEdgeMemoryLimit(int64(memory), log)
 	edge, err := cdn.NewEdge(cdn.Config{Upstream: u, MemoryBytes: int64(memory), Logger: log,
-		MaxRequests: *maxRequests, MaxFills: *maxFills,
+		MaxRequests: *maxRequests, MaxFills: *maxFills, MaxWaiters: *maxWaiters, WaitTimeout: *waitTimeout,
 		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys, OriginSecret: *originSecret,
 		DiskDir: *diskDir, DiskBytes: int64(diskSize), Prefetch: *prefetch,
 		Peers: peers.peers, DrainingPeers: peers.draining, Self: peerf.self, PeerSecret: peerf.secret})
