@@ -301,8 +301,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res = e.overloaded(w, r, prio)
 			break
 		}
-		res = e.serveCacheable(w, r, prio)
-		e.shed.done()
+		res = e.admitted(w, r, prio)
 		// A peer's request is another edge's miss: that edge prefetches for its own client.
 		if e.prefetch != nil && r.Method == http.MethodGet && res.status == http.StatusOK && r.Header.Get(peerHeader) == "" {
 			e.prefetch.served(cacheKey(r.URL), cmcdNextObject(served))
@@ -326,6 +325,13 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The headers are out and the body is cut short: dropping the connection tells the client.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// admitted serves a GET or HEAD that the shedder admitted, and tells it when the request is over,
+// panic or not, so that the count of requests in flight stays true.
+func (e *Edge) admitted(w http.ResponseWriter, r *http.Request, prio priority) result {
+	defer e.shed.done()
+	return e.serveCacheable(w, r, prio)
 }
 
 // isUnsafe reports whether a method may change the resource it targets: every method but the safe
