@@ -448,7 +448,15 @@ func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent
 	// costs no body.
 	fill := !noStore && (r.Method == http.MethodGet || ent != nil)
 	if fill && r.Header.Get("Authorization") == "" {
-		fl, leader, ok := e.flights.join(key)
+		fl, leader, ok := e.flights.join(key, r.Header.Get(peerHeader) != "")
+		if ok && fl == nil {
+			// A peer's request, while this edge's own fill of key waits on a peer (perhaps the one
+			// asking): it fetches on its own, from the upstream.
+			if !e.shed.startFill(prio) {
+				return e.overloaded(w, r, prio)
+			}
+			return e.lead(w, r, key, ent, newFlight(key), gen, fwd)
+		}
 		if !ok {
 			e.stats.CollapseRefused.Add(1)
 			return e.refuseWaiter(w, r, http.StatusServiceUnavailable, "service unavailable: too many requests waiting\n",

@@ -45,7 +45,7 @@ func (e *Edge) lead(w http.ResponseWriter, r *http.Request, key string, stale *e
 	fwd string) result {
 	// Detached from r, so that the leader's client leaving does not fail every waiter; bounded by
 	// FillTimeout instead while anyone else may depend on it.
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	ctx, cancel := context.WithCancelCause(context.WithValue(context.WithoutCancel(r.Context()), flightKey{}, f))
 	timer := time.AfterFunc(e.fillTimeout, func() { cancel(errFillTimeout) })
 	pumping := false
 	defer func() {
@@ -300,7 +300,7 @@ func (e *Edge) revalidateInBackground(r *http.Request, key string, stale *entry,
 	// The client's request ends as soon as it has the stale entry; the fill must outlive it.
 	req := r.Clone(context.WithoutCancel(r.Context()))
 	go func() {
-		ctx, cancel := context.WithCancelCause(req.Context())
+		ctx, cancel := context.WithCancelCause(context.WithValue(req.Context(), flightKey{}, f))
 		timer := time.AfterFunc(e.fillTimeout, func() { cancel(errFillTimeout) })
 		pumping, published := false, false
 		defer func() {

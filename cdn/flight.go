@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,11 @@ import (
 type flight struct {
 	key     string
 	waiters int // requests that joined besides the leader; guarded by flightGroup.mu
+	// askingPeer is true while the fill waits on a peer of the group. A peer's request does not
+	// join the flight then: while two edges disagree about a key's owner (a membership edit reaching
+	// them one after the other), each could otherwise wait on the other's fill. Each edge sets it
+	// before its own request leaves, so of two such requests at least the second finds it set.
+	askingPeer atomic.Bool
 
 	mu   sync.Mutex
 	wake chan struct{} // closed and replaced whenever the state below changes
@@ -39,6 +45,9 @@ type fillHead struct {
 }
 
 func newFlight(key string) *flight { return &flight{key: key, wake: make(chan struct{})} }
+
+// flightKey carries a fill's flight in its context, for the peer code to mark (askingPeer).
+type flightKey struct{}
 
 // notify wakes everyone waiting on f; f.mu is held.
 func (f *flight) notify() {
@@ -124,11 +133,17 @@ type flightGroup struct {
 
 // join returns the flight for key and whether the caller leads it (and must see it finished). ok is
 // false when the flight already has its maximum of waiters: the caller must not wait.
-func (g *flightGroup) join(key string) (f *flight, leader, ok bool) {
+//
+// fromPeer says the caller is a peer's request: it gets no flight (nil, not leader, ok) when the
+// running one is waiting on a peer, and must fetch on its own.
+func (g *flightGroup) join(key string, fromPeer bool) (f *flight, leader, ok bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f, found := g.m[key]; found {
-		if f.waiters >= g.max {
+		switch {
+		case fromPeer && f.askingPeer.Load():
+			return nil, false, true
+		case f.waiters >= g.max:
 			return nil, false, false
 		}
 		f.waiters++

@@ -285,6 +285,10 @@ func (e *Edge) upstreamDo(req *http.Request) (*http.Response, error) {
 }
 
 func (e *Edge) fromPeers(ctx context.Context, r, req *http.Request, key string) *http.Response {
+	f, _ := ctx.Value(flightKey{}).(*flight)
+	if f != nil {
+		defer f.askingPeer.Store(false)
+	}
 	m := e.peers.members.Load()
 	for _, name := range rendezvous.Rank(m.owners, key) {
 		if name == e.peers.self {
@@ -295,6 +299,9 @@ func (e *Edge) fromPeers(ctx context.Context, r, req *http.Request, key string) 
 		p := m.byName[name]
 		if time.Now().UnixNano() < p.downUntil.Load() {
 			continue
+		}
+		if f != nil {
+			f.askingPeer.Store(true) // before the request leaves; see flight.askingPeer
 		}
 		resp, err := e.askPeer(ctx, p, r, req, key)
 		if err == nil {

@@ -267,3 +267,30 @@ func TestSetPeersConcurrent(t *testing.T) {
 			swaps.Load(), peerFetches, peerErrors)
 	}
 }
+
+// TestDisagreeingOwnersDoNotWaitOnEachOther: while a membership edit has reached one edge and not
+// the other, each may think the other owns a key. Their fills then ask each other; a peer's request
+// must not wait on a fill that is itself waiting on a peer, or the two wait in a circle until
+// WaitTimeout turns into 504s.
+func TestDisagreeingOwnersDoNotWaitOnEachOther(t *testing.T) {
+	origin := slowOrigin(t, 300*time.Millisecond) // long enough for both fills to overlap
+	g := newTestGroup(t, 2, origin.URL, func(c *Config) { c.WaitTimeout = 3 * time.Second })
+	a, b := g.urls[0], g.urls[1]
+	// Each drains itself in its own view, so each ranks the other first for every key.
+	if err := g.edges[0].SetPeers([]string{a, b}, []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.edges[1].SetPeers([]string{a, b}, []string{b}); err != nil {
+		t.Fatal(err)
+	}
+	const path = "/hls/circle/seg1.ts"
+	start := time.Now()
+	errs := herd(herdClient(), []string{a, b}, 20, path)
+	checkHerd(t, "clients of both edges", errs)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the herd took %v: the edges waited on each other", took)
+	}
+	if n := origin.count(path); n < 1 || n > 2 {
+		t.Errorf("origin fetches %d, want 1 or 2 (one per edge at most)", n)
+	}
+}
