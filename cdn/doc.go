@@ -261,7 +261,11 @@
 // are impossible, and the owner's collapsing turns the misses of the whole region into one upstream
 // fetch. The owner streams its fill to the peers' requests as to any client; a requesting edge reads
 // a body that fits the cache whole before using it (so that a peer dying mid-body is the peer's
-// failure, below), and then hands it to its own waiters at once. The marker is not forwarded upstream. What a peer answers is stored like an upstream
+// failure, below), and then hands it to its own waiters at once. A marked request does not join a
+// fill of this edge that is waiting on a peer: while an edit of the membership has reached one edge
+// and not yet another, each may rank the other first for a key, and their fills would wait on each
+// other; it fetches from the upstream on its own instead. The marker is not forwarded upstream.
+// What a peer answers is stored like an upstream
 // response: it carries the upstream's headers with the peer's Age (which counts toward ours), Via
 // and Cache-Status member, after which this edge appends its own member with detail=peer:
 //
