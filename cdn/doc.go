@@ -1,5 +1,6 @@
 // Package cdn is Lectern's edge: a caching reverse proxy that sits in front of any HTTP upstream (the
 // origin, or another edge) and serves students from memory, and from disk when it has a disk tier.
+// It also holds the router that sends each student to an edge (see Router).
 //
 // # Cache semantics
 //
@@ -368,6 +369,53 @@
 // swaps a symlink, which a watch on the old file would miss); an edit that still does not parse at
 // the next read (the first may have caught it mid-write), or that drops the edge or its region, is
 // logged once and the map in use stays.
+//
+// # Router
+//
+// [Router] (`lectern router`) answers a student's playback URL, /s/{token}/hls/{lecture}/... or
+// /hls/{lecture}/..., with a 302 to the same path and query on an edge, token kept (the edge verifies
+// it), Cache-Control: no-store. With ?format=json or Accept: application/json it answers
+// {"edge": ..., "region": ..., "url": ..., "fallback": true|absent} instead, for apps. A player loads the
+// multivariant playlist through the router; the playlist's relative URIs then resolve on the edge.
+//
+// The student's region is, in order: the region claim of the playback token (verified with
+// RouterConfig.PlaybackKeys; whoever mints the token sets it from the student's school, which ingest
+// does not do yet: its tokens carry no region), when it names a region of the map; the region whose prefixes hold the client's address, longest prefix first; the map's default.
+// The client's address is the connection's peer, or, from a proxy in RouterConfig.TrustForwardedFor,
+// the rightmost X-Forwarded-For address that is not a trusted proxy. Without playback keys tokens are
+// not read. A token that does not verify is 403 (one answer for every reason, as on the edge); a path
+// that is no playback URL is 404; a method other than GET or HEAD is 405.
+//
+// Within the region the edge is chosen by weighted rendezvous hashing on the lecture id: each edge
+// scores -weight/ln(u), u uniform from the hash of its URL and the lecture, so a lecture ranks the
+// edges the same way for every student (its segments stay hot on its first edges) and an edge ranks
+// first for a share of lectures proportional to its weight. Load is bounded (consistent hashing with
+// bounded loads): each edge counts the students sent to it, halved every RouterConfig.SessionHalfLife
+// (1 minute), so the count weighs the sessions of the last minutes; an edge may hold
+// ceil(LoadFactor x (the region's sessions + 1) x its weight / the region's weights) with LoadFactor
+// 1.25, and a student who would pass that goes to the next edge of the lecture's ranking (a spill).
+// A student is counted once per request to the router, which a player makes once per playback start.
+//
+// Edges that drain get no students. Every RouterConfig.ProbeInterval (2 s) each edge's /readyz is
+// asked (16 at a time, 1 s timeout); DownAfter (2) failures in a row, errors and timeouts alike, take
+// the edge out of service, one 2xx answer puts it back. The passive signal is the players': a player
+// that could not reach an edge asks the router again with failed={edge URL}; that answer leaves the
+// edge out, and the edge is probed at once (at most once a second per edge, since anyone can send
+// the argument), out of service if that probe fails too. A region with no edge in service sends its
+// students to its neighbours' edges, nearest first (not the neighbours' neighbours); with none there
+// either the answer is 503 with Retry-After: 5.
+//
+// The map is compiled into an immutable table behind an atomic pointer: [Router.SetRegionMap] (and
+// [Router.FollowRegionMap], which follows the file like an edge does) builds the next table and swaps
+// it in, so a request decides on one table, never waits for an edit and never fails because of one.
+// Edges keep their health and counts across edits (they are known by canonical URL); an edge an edit
+// adds is out of service until its first probe, made at once, answers; at start-up every edge is in
+// service until its probes say otherwise. Metrics: lectern_router_decisions_total{region,edge},
+// lectern_router_edge_sessions{region,edge}, lectern_router_edge_up{region,edge},
+// lectern_router_unhealthy_edges{region} (not draining, out of service), lectern_router_spills_total,
+// lectern_router_fallbacks_total, lectern_router_no_edge_total, lectern_router_denied_total,
+// lectern_router_failure_reports_total and lectern_router_region_source_total{source} (token, address,
+// default). A decision costs about 0.3 µs with 186 edges in twelve regions (docs/benchmarks.md).
 //
 // # Probes and metrics
 //
