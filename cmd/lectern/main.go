@@ -5,6 +5,7 @@
 //	lectern worker           transcode jobs
 //	lectern origin           HLS objects from object storage
 //	lectern edge             caching proxy in front of an origin (or another edge)
+//	lectern router           sends each student to a healthy edge of their region (302 to the edge)
 //	lectern teacher add NAME create a teacher and print their API token (teacher revoke ID: token stops working)
 //	lectern upload FILE      resumable upload of a lecture to any Lectern server (--wait follows the transcode)
 //	lectern transcode IN OUT the worker's pipeline on a local file; prints the ladder it chose
@@ -40,6 +41,7 @@ func commands() []command {
 		{"worker", "transcode jobs from the queue", runWorker},
 		{"origin", "serve HLS objects from object storage", runOrigin},
 		{"edge", "caching proxy in front of an origin", runEdge},
+		{"router", "send each student to a healthy edge of their region (302)", runRouter},
 		{"teacher", "manage teachers: teacher add NAME", runTeacher},
 		{"transcode", "one-shot: transcode INPUT into an HLS tree in OUTDIR and print the ladder", runTranscode},
 		{"retranscode", "queue a new version of lectures from their stored sources (new ladder or profile)", runRetranscode},
