@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
 ARGS    ?=
 
-.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin bench-edge bench-edge-memory bench-herd
+.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin bench-edge bench-edge-memory bench-herd bench-router
 
 ## run: install ffmpeg if missing, build, start `lectern serve` with a sample lecture, print the URLs
 run: deps-run web build
@@ -65,3 +65,8 @@ bench-edge-memory:
 ## bench-herd: 400 clients miss the same segment on one edge while the upstream takes 200 ms to send it (loopback, ~10 s)
 bench-herd:
 	$(GO) test -run '^$$' -bench Herd -benchtime 10x -count 3 ./cdn/
+
+## bench-router: router decisions per second on one core with 186 edges: the Go benchmarks (in process), then over loopback HTTP with wrk (~40 s)
+bench-router:
+	$(GO) test -run '^$$' -bench Router -cpu 1 -benchtime 2s -count 3 ./cdn/
+	bash bench/router-http.sh
