@@ -55,9 +55,8 @@ type Router struct {
 	table atomic.Pointer[routeTable]
 	stats RouterStats
 
-	mu     sync.Mutex            // serialises SetRegionMap
-	states map[string]*edgeState // by canonical URL: an edge's health and load outlive edits to the map
-	probe  chan *edgeState       // edges to probe at once (added by an edit, or reported failing)
+	mu    sync.Mutex      // serialises SetRegionMap
+	probe chan *edgeState // edges to probe at once (added by an edit, or reported failing)
 }
 
 // RouterStats are the router's counters (per-edge counts live with the edges; see Router.Collector).
@@ -151,7 +150,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, now: cfg.Now, states: map[string]*edgeState{}, probe: make(chan *edgeState, 1024)}
+	r := &Router{cfg: cfg, log: cfg.Logger, now: cfg.Now, probe: make(chan *edgeState, 1024)}
 	r.apply(cfg.Map, true)
 	return r, nil
 }
@@ -175,7 +174,8 @@ func (r *Router) apply(m *RegionMap, startup bool) {
 		t.byName[reg.Name] = i
 	}
 	t.def = t.byName[m.Default]
-	seen := map[string]*edgeState{}
+	// Edges are known by canonical URL, so that their health and load outlive edits to the map.
+	prev := r.table.Load()
 	var added []*edgeState
 	for i, reg := range m.Regions {
 		rr := routeRegion{name: reg.Name}
@@ -184,7 +184,10 @@ func (r *Router) apply(m *RegionMap, startup bool) {
 		}
 		for _, e := range reg.Edges {
 			key := canonicalBaseURL(e.URL)
-			st := r.states[key]
+			var st *edgeState
+			if prev != nil {
+				st = prev.byURL[key]
+			}
 			if st == nil {
 				st = &edgeState{url: strings.TrimRight(e.URL, "/")}
 				// At start-up nothing is known and every edge is trusted until its probes fail; an
@@ -193,7 +196,6 @@ func (r *Router) apply(m *RegionMap, startup bool) {
 				st.up.Store(startup || r.cfg.ProbeInterval < 0)
 				added = append(added, st)
 			}
-			seen[key] = st
 			t.byURL[key] = st
 			t.listed = append(t.listed, listedEdge{reg.Name, e.Drain, st})
 			if e.Drain {
@@ -215,7 +217,6 @@ func (r *Router) apply(m *RegionMap, startup bool) {
 	}
 	slices.SortFunc(t.bits4, func(a, b int) int { return b - a })
 	slices.SortFunc(t.bits6, func(a, b int) int { return b - a })
-	r.states = seen
 	r.table.Store(t)
 	if !startup && r.cfg.ProbeInterval >= 0 {
 		for _, st := range added {

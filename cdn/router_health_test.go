@@ -106,6 +106,19 @@ func TestRouterHealthAndFallback(t *testing.T) {
 	waitFor(t, "a out of service", func() bool {
 		return gauge(t, r, "lectern_router_unhealthy_edges", map[string]string{"region": "seoul"}) == 1
 	})
+	// An edit keeps what the router knows of the edges it lists still (a spelled with a trailing slash).
+	decided := func() float64 {
+		return gauge(t, r, "lectern_router_decisions_total", map[string]string{"region": "seoul", "edge": b.URL})
+	}
+	before := decided()
+	if err := r.SetRegionMap(mustMap(t, fmt.Sprintf(`{"default": "seoul", "regions": {
+	  "seoul": {"edges": [{"url": %q}, {"url": %q}], "neighbours": ["busan-ulsan"]},
+	  "busan-ulsan": {"edges": [{"url": %q}]}}}`, a.URL+"/", b.URL, c.URL))); err != nil {
+		t.Fatal(err)
+	}
+	if after := decided(); before < 10 || after != before {
+		t.Errorf("b's decisions: %v before the edit, %v after, want the same (at least 10)", before, after)
+	}
 	if seen := edgesFor(40); len(seen) != 1 || !seen[b.URL] {
 		t.Errorf("a down: edges %v, want only b", seen)
 	}
