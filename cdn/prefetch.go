@@ -200,9 +200,15 @@ func resolveRef(dir, ref string) (string, bool) {
 }
 
 // resolveHint resolves a CMCD nor value (a URL relative to the request) against key.
+// The value is URL-encoded (CTA-5004 says so of "nor"; hls.js sends "..%2F..%2Fseg_00002.m4s"), so it
+// is decoded before it is resolved.
 func resolveHint(key, hint string) (string, bool) {
+	ref, err := url.PathUnescape(hint)
+	if err != nil {
+		return "", false
+	}
 	dir, _ := path.Split(pathOf(key))
-	return resolveRef(dir, hint)
+	return resolveRef(dir, ref)
 }
 
 // cmcdNextObject returns the CMCD "nor" key of a request (CTA-5004), "" when absent.

@@ -100,8 +100,10 @@ func TestPrefetchFollowsCMCDNextObject(t *testing.T) {
 	e, ts := newTestEdge(t, up.URL, nil, func(c *Config) { c.Prefetch = 1 })
 	get(t, ts, "GET", `/hls/p1/v1/720p/init.mp4?CMCD=bl%3D2000%2Cnor%3D%22seg_00003.m4s%22`)
 	get(t, ts, "GET", "/hls/p1/v1/720p/seg_00001.m4s", "CMCD-Request", `bl=2000,nor="seg_00004.m4s"`)
+	// URL-encoded, as the spec has it and hls.js sends it, and relative through parent directories.
+	get(t, ts, "GET", "/hls/p1/v1/720p/seg_00001.m4s", "CMCD-Request", `nor="..%2F..%2F..%2Fp1%2Fv1%2F720p%2Fseg_00002.m4s"`)
 	waitIdle(t, e)
-	for _, seg := range []string{"seg_00003.m4s", "seg_00004.m4s"} {
+	for _, seg := range []string{"seg_00002.m4s", "seg_00003.m4s", "seg_00004.m4s"} {
 		if n := up.count("/hls/p1/v1/720p/" + seg); n != 1 {
 			t.Fatalf("%s (a nor hint) fetched %d times, want 1", seg, n)
 		}
