@@ -399,9 +399,3 @@ func (s *Service) playbackPrefix(l catalog.Lecture) (string, time.Time) {
 	expires := time.Now().Add(s.cfg.PlaybackTTL).Truncate(time.Minute).UTC()
 	return s.cfg.PlaybackBase + "/s/" + playtoken.Mint(s.cfg.PlaybackKeys, l.ID, expires, "") + path, expires
 }
-
-// playbackURL is the versioned master playlist.
-func (s *Service) playbackURL(l catalog.Lecture) string {
-	base, _ := s.playbackPrefix(l)
-	return base + "master.m3u8"
-}

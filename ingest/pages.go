@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,18 +18,33 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// teachFS holds the teacher page's script, ES modules loaded from /assets/teach/main.js.
+// scriptFS holds the pages' own scripts, ES modules: the teacher page's from /assets/teach/main.js, the
+// student player's from /assets/watch/player.js.
 //
-//go:embed static/teach/*.js
-var teachFS embed.FS
+//go:embed static/teach/*.js static/watch/*.js
+var scriptFS embed.FS
 
-var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+var pages = template.Must(template.New("").Funcs(template.FuncMap{"clock": clock}).ParseFS(templateFS, "templates/*.html"))
+
+// clock formats seconds as a player shows them: m:ss, or h:mm:ss from an hour.
+func clock(seconds float64) string {
+	if math.IsNaN(seconds) || seconds < 0 {
+		seconds = 0
+	}
+	t := int64(seconds)
+	if t >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", t/3600, t/60%60, t%60)
+	}
+	return fmt.Sprintf("%d:%02d", t/60, t%60)
+}
 
 func (s *Service) mountPages(r *gin.Engine) {
 	r.GET("/", s.indexPage)
+	r.GET("/courses/:id", s.coursePage)
 	r.GET("/watch/:id", s.watchPage)
 	r.GET("/teach", func(c *gin.Context) { s.render(c, 200, "teach.html", nil) })
-	r.GET("/assets/teach/:file", s.teachScript)
+	r.GET("/assets/teach/:file", s.pageScript("teach"))
+	r.GET("/assets/watch/:file", s.pageScript("watch"))
 	for name := range npmAssets {
 		r.GET("/assets/"+name, s.npmAsset(name))
 	}
@@ -43,14 +60,68 @@ func (s *Service) render(c *gin.Context, status int, name string, data any) {
 	}
 }
 
+// lectureCard is one lecture on a course page.
+type lectureCard struct {
+	ID, Title string
+	Course    *catalog.Course // nil on a course's own page, or outside any course
+	Poster    string          // URL, "" = none
+	Duration  float64
+	Chapters  int
+}
+
 func (s *Service) indexPage(c *gin.Context) {
-	ls, err := s.cfg.Catalog.ListLectures(c.Request.Context(), catalog.ListFilter{Published: true, Limit: 200})
+	s.listPage(c, catalog.Course{})
+}
+
+// coursePage lists one course's ready lectures.
+func (s *Service) coursePage(c *gin.Context) {
+	course, err := s.cfg.Catalog.GetCourse(c.Request.Context(), c.Param("id"))
+	switch {
+	case catalog.IsNotFound(err):
+		s.render(c, 404, "message.html", gin.H{"Title": "Course not found", "Message": "This course does not exist or was deleted. Ask your teacher for a new link."})
+		return
+	case err != nil:
+		s.log.Error("get course", "err", err)
+		s.render(c, 503, "message.html", gin.H{"Title": "Course unavailable", "Message": "The course cannot be loaded right now. Try again in a minute."})
+		return
+	}
+	s.listPage(c, course)
+}
+
+// listPage lists the ready lectures, of course when it has an ID, else all of them with their courses.
+func (s *Service) listPage(c *gin.Context, course catalog.Course) {
+	ctx := c.Request.Context()
+	ls, err := s.cfg.Catalog.ListLectures(ctx, catalog.ListFilter{Published: true, CourseID: course.ID, Limit: 200})
 	if err != nil {
 		s.log.Error("list lectures", "err", err)
 		s.render(c, 503, "message.html", gin.H{"Title": "Lectures unavailable", "Message": "The lecture list cannot be loaded right now. Try again in a minute."})
 		return
 	}
-	s.render(c, 200, "index.html", gin.H{"Lectures": ls})
+	courses := make(map[string]*catalog.Course) // few courses per page: one lookup each
+	cards := make([]lectureCard, 0, len(ls))
+	for _, l := range ls {
+		card := lectureCard{ID: l.ID, Title: l.Title, Duration: l.DurationSeconds, Chapters: l.Assets.ChapterCount}
+		if l.Assets.Poster != "" {
+			base, _ := s.playbackPrefix(l)
+			card.Poster = base + l.Assets.Poster
+		}
+		if course.ID == "" && l.CourseID != "" {
+			cr, ok := courses[l.CourseID]
+			if !ok {
+				if got, err := s.cfg.Catalog.GetCourse(ctx, l.CourseID); err == nil {
+					cr = &got
+				}
+				courses[l.CourseID] = cr
+			}
+			card.Course = cr
+		}
+		cards = append(cards, card)
+	}
+	title := "Lectures"
+	if course.ID != "" {
+		title = course.Title
+	}
+	s.render(c, 200, "index.html", gin.H{"Title": title, "Course": course.ID != "", "Lectures": cards})
 }
 
 func (s *Service) watchPage(c *gin.Context) {
@@ -71,7 +142,15 @@ func (s *Service) watchPage(c *gin.Context) {
 		s.render(c, 200, "message.html", gin.H{"Title": l.Title, "Message": msg, "Refresh": l.Status != catalog.StatusFailed})
 		return
 	}
-	s.render(c, 200, "watch.html", gin.H{"Lecture": l, "Src": s.playbackURL(l)})
+	base, _ := s.playbackPrefix(l)
+	data := gin.H{"Lecture": l, "Src": base + "master.m3u8"}
+	if l.Assets.Poster != "" {
+		data["Poster"] = base + l.Assets.Poster
+	}
+	if l.Assets.Chapters != "" {
+		data["Chapters"] = base + l.Assets.Chapters
+	}
+	s.render(c, 200, "watch.html", data)
 }
 
 // npmAssets are the browser bundles the pages load, by file name, with the npm package directory
@@ -111,14 +190,17 @@ func (s *Service) npmAsset(name string) gin.HandlerFunc {
 	}
 }
 
-// teachScript serves one module of the teacher page's script.
-func (s *Service) teachScript(c *gin.Context) {
-	b, err := teachFS.ReadFile("static/teach/" + c.Param("file"))
-	if err != nil || !strings.HasSuffix(c.Param("file"), ".js") {
-		c.String(http.StatusNotFound, "not found\n")
-		return
+// pageScript serves one module of a page's script from static/{dir}/.
+func (s *Service) pageScript(dir string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		name := c.Param("file")
+		b, err := scriptFS.ReadFile("static/" + dir + "/" + name)
+		if err != nil || !strings.HasSuffix(name, ".js") {
+			c.String(http.StatusNotFound, "not found\n")
+			return
+		}
+		// Revalidated every time: the modules change with the binary, are small, and must match each other.
+		c.Header("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, "text/javascript; charset=utf-8", b)
 	}
-	// Revalidated every time: the modules change with the binary, are small, and must match each other.
-	c.Header("Cache-Control", "no-cache")
-	c.Data(http.StatusOK, "text/javascript; charset=utf-8", b)
 }
