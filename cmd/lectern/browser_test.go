@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/lectern/lectern/internal/testenv"
@@ -27,8 +32,14 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestPlayerInChromium: the student page plays a published lecture with hls.js in real headless Chromium,
-// every request going through the edge.
+// TestPlayerInChromium: the student player plays a published slide lecture (with captions) with hls.js
+// in real headless Chromium, every request going through the edge: it passes 8 s with no fatal hls.js
+// error; the speed menu sets the playback rate; the quality menu lists every rung and a forced rung's
+// fragments are the next ones loaded; CMCD (session id, next-object hint) is on the segment requests;
+// j and l seek 10 s; the chapters list and the seek-bar marks match the lecture's chapters and a click
+// seeks to one; captions turn on; the position is saved and a reload resumes there; on a phone-sized
+// screen nothing overflows sideways. The course page lists the lecture with poster, duration and
+// chapter count. Screenshots go to testdata-out/.
 func TestPlayerInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: starts lectern, transcodes and runs a browser")
@@ -40,49 +51,209 @@ func TestPlayerInChromium(t *testing.T) {
 	data := t.TempDir()
 	token := addTeacher(t, sqliteDB(data), "Ms. Lee")
 	s := startServe(t, data, "--assets-dir", "../../internal/web/node_modules")
-	lec := uploadClip(t, s.base, token, "Browser", 10)
-	waitReady(t, s.base, token, &lec)
+	id := uploadSlides(t, s, token)
+	var lec struct {
+		ChapterCount int     `json:"chapter_count"`
+		Duration     float64 `json:"duration_seconds"`
+		PosterURL    string  `json:"poster_url"`
+	}
+	getJSON(t, s.base+"/api/v1/lectures/"+id, token, &lec)
+	if lec.ChapterCount < 3 || lec.PosterURL == "" {
+		t.Fatalf("the slide lecture has %d chapters and poster %q; want >= 3 and a poster", lec.ChapterCount, lec.PosterURL)
+	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx, console := newTab(t, browser)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("browser console:\n%s", console())
+		}
+	})
 
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(s.base+"/watch/"+lec.ID),
-		chromedp.WaitReady("#video"),
-		func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Evaluate[bool](`(function(){var v=document.getElementById('video'); v.muted=true; v.play(); return true})()`)(ctx, tg)
-			return chromedp.Void{}, err
-		},
-	)
-	if err != nil {
-		t.Fatalf("open the player in Chromium: %v", err)
-	}
-	if _, err := chromedp.Run(ctx, chromedp.PollFunction[bool](`function(){return document.getElementById('video').currentTime > 4}`,
-		chromedp.WithPollingTimeout(60*time.Second))); err != nil {
-		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('status').textContent`))
-		t.Fatalf("playback did not pass 4 s in Chromium: %v (page says %q)", err, status)
-	}
-	played, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.getElementById('video').currentTime`))
-	if err != nil {
+	// The course page.
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/")); err != nil {
 		t.Fatal(err)
 	}
-	levels, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`window.lecternHls ? window.lecternHls.levels.length : 0`))
-	status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('status').textContent`))
-	if levels < 1 || status != "" {
-		t.Fatalf("hls.js levels %d, status %q", levels, status)
+	card := text(t, ctx, ".card.lecture")
+	if want := fmt.Sprintf("%d chapters", lec.ChapterCount); !strings.Contains(card, want) || !strings.Contains(card, "0:2") {
+		t.Errorf("course page card %q: want %q and the duration", card, want)
 	}
-	t.Logf("played %.1f s in Chromium with hls.js, %d levels", played, levels)
+	if _, err := chromedp.Run(ctx, chromedp.PollFunction[bool](`function(){var i = document.querySelector('.card.lecture img'); return !!i && i.complete && i.naturalWidth > 0}`,
+		chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("the course page's poster did not load: %v", err)
+	}
+
+	// Play, at 2x (the speed menu), muted so autoplay is allowed.
+	start := time.Now()
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/watch/"+id)); err != nil {
+		t.Fatal(err)
+	}
+	js(t, ctx, `(function(){
+		window.fatal = []; window.fragsAfterSwitch = null;
+		var v = document.getElementById('video'); v.muted = true; v.play(); return true})()`)
+	playerPoll(t, ctx, `window.lecternHls && document.getElementById('video').currentTime > 0.5`, 20*time.Second)
+	ttff := time.Since(start)
+	js(t, ctx, `(function(){
+		var h = window.lecternHls;
+		h.on(Hls.Events.ERROR, function(_, d){ if (d.fatal) window.fatal.push(d.details) });
+		h.on(Hls.Events.FRAG_LOADED, function(_, d){ if (window.fragsAfterSwitch && d.frag.type === 'main') window.fragsAfterSwitch.push(d.frag.level) });
+		var sp = document.getElementById('speed'); sp.value = '2'; sp.dispatchEvent(new Event('change')); return true})()`)
+	if r := js(t, ctx, `document.getElementById('video').playbackRate`); r != "2" {
+		t.Errorf("speed menu at 2x: playbackRate %s", r)
+	}
+
+	// Quality: Auto plus one entry per rung; forcing the lowest rung loads its fragments next.
+	levels, _ := strconv.Atoi(js(t, ctx, `window.lecternHls.levels.length`))
+	if opts := js(t, ctx, `document.getElementById('quality').options.length`); levels < 2 || opts != strconv.Itoa(levels+1) {
+		t.Fatalf("%d levels, quality menu has %s entries (want levels+1, levels >= 2)", levels, opts)
+	}
+	low := js(t, ctx, `(function(){var ls = window.lecternHls.levels, lo = 0;
+		ls.forEach(function(l, i){ if (l.bitrate < ls[lo].bitrate) lo = i }); return String(lo)})()`)
+	js(t, ctx, `(function(){ window.fragsAfterSwitch = []; var q = document.getElementById('quality');
+		q.value = '`+low+`'; q.dispatchEvent(new Event('change')); return true})()`)
+	if auto := js(t, ctx, `window.lecternHls.autoLevelEnabled`); auto != "false" {
+		t.Errorf("quality menu: a forced rung left automatic switching on")
+	}
+	// currentLevel reads back the rung at the playhead: it is the forced one once its fragments play.
+	playerPoll(t, ctx, `window.fragsAfterSwitch.length > 0 && window.lecternHls.currentLevel === `+low, 15*time.Second)
+	if first := js(t, ctx, `window.fragsAfterSwitch[0]`); first != low {
+		t.Errorf("first fragment after forcing level %s is of level %s (all: %s)", low, first, js(t, ctx, `JSON.stringify(window.fragsAfterSwitch)`))
+	}
+
+	playerPoll(t, ctx, `document.getElementById('video').currentTime > 8`, 30*time.Second)
+	played := js(t, ctx, `document.getElementById('video').currentTime.toFixed(1)`)
+
+	// CMCD on segment requests: the session id and the next-object hint.
+	cmcd := js(t, ctx, `(function(){var n = 0, nor = 0, sid = {};
+		performance.getEntriesByType('resource').forEach(function(e){
+			if (e.name.indexOf('.m3u8') >= 0 || e.name.indexOf('CMCD=') < 0) return;
+			var c = decodeURIComponent(e.name.split('CMCD=')[1].split('&')[0]);
+			var m = /sid="([^"]+)"/.exec(c); if (m) { n++; sid[m[1]] = 1 }
+			if (/nor="/.test(c)) nor++;
+		}); return n + ' ' + Object.keys(sid).length + ' ' + nor})()`)
+	var withSid, sessions, withNor int
+	fmt.Sscan(cmcd, &withSid, &sessions, &withNor)
+	if withSid < 2 || sessions != 1 || withNor < 1 {
+		t.Errorf("CMCD on segment requests: %d with a sid, %d sessions, %d with nor; want >= 2, 1, >= 1", withSid, sessions, withNor)
+	}
+
+	// Keyboard: l goes forward 10 s, j back 10 s (the page has focus, not a control).
+	js(t, ctx, `document.activeElement && document.activeElement.blur(), true`)
+	before := jsFloat(t, ctx, `document.getElementById('video').currentTime`)
+	if _, err := chromedp.Run(ctx, chromedp.KeyEvent("l")); err != nil {
+		t.Fatal(err)
+	}
+	fwd := jsFloat(t, ctx, `document.getElementById('video').currentTime`)
+	if _, err := chromedp.Run(ctx, chromedp.KeyEvent("j")); err != nil {
+		t.Fatal(err)
+	}
+	back := jsFloat(t, ctx, `document.getElementById('video').currentTime`)
+	if fwd < before+9 || fwd > before+11 || back < fwd-11 || back > fwd-9 {
+		t.Errorf("keys: at %.1f s, l -> %.1f s, j -> %.1f s; want +10 s and -10 s", before, fwd, back)
+	}
+
+	// Chapters: one button per chapter, one mark per chapter after the first; a click seeks.
+	playerPoll(t, ctx, `!document.getElementById('chapters').hidden`, 10*time.Second)
+	items := js(t, ctx, `document.querySelectorAll('#chapter-list button').length`)
+	marks := js(t, ctx, `document.querySelectorAll('#marks .mark').length`)
+	if items != strconv.Itoa(lec.ChapterCount) || marks != strconv.Itoa(lec.ChapterCount-1) {
+		t.Errorf("chapters list %s buttons, %s marks; the lecture has %d chapters", items, marks, lec.ChapterCount)
+	}
+	third := jsFloat(t, ctx, `+document.querySelectorAll('#chapter-list button')[2].dataset.start`)
+	js(t, ctx, `document.querySelectorAll('#chapter-list button')[2].click(), true`)
+	if at := jsFloat(t, ctx, `document.getElementById('video').currentTime`); at < third-0.2 || at > third+1.5 {
+		t.Errorf("clicked chapter 3 (starts %.1f s): currentTime %.1f", third, at)
+	}
+
+	// Captions.
+	playerPoll(t, ctx, `!document.getElementById('cc').hidden`, 10*time.Second)
+	js(t, ctx, `document.getElementById('cc').click(), true`)
+	playerPoll(t, ctx, `window.lecternHls.subtitleTrack === 0 && [].some.call(document.getElementById('video').textTracks,
+		function(tt){ return tt.mode === 'showing' && tt.cues && tt.cues.length > 0 })`, 10*time.Second)
+
+	if f := js(t, ctx, `window.fatal.join(',')`); f != "" {
+		t.Errorf("fatal hls.js errors: %s", f)
+	}
+	if st := text(t, ctx, "#status"); st != "" && st != "Loading…" {
+		t.Errorf("status %q while playing", st)
+	}
+	screenshot(t, ctx, "player.png")
+
+	// Resume: the position is saved; a reload on a phone-sized screen starts there.
+	js(t, ctx, `document.getElementById('video').pause(), true`)
+	saved := jsFloat(t, ctx, `+localStorage.getItem('lectern.resume.`+id+`')`)
+	if saved < 5 {
+		t.Fatalf("saved position %.1f s, want > 5 s", saved)
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride,
+		emulation.SetDeviceMetricsOverrideParams{Width: 375, Height: 700, DeviceScaleFactor: 2, Mobile: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/watch/"+id)); err != nil {
+		t.Fatal(err)
+	}
+	playerPoll(t, ctx, `!document.getElementById('resume').hidden && document.getElementById('video').currentTime >= `+fmt.Sprint(saved-1), 15*time.Second)
+	if w := js(t, ctx, `document.documentElement.scrollWidth`); w != "375" {
+		t.Errorf("phone-sized page is %s px wide, want 375 (no sideways scrolling)", w)
+	}
+	screenshot(t, ctx, "player-phone.png")
+	if log := console(); strings.Contains(log, "exception: ") {
+		t.Errorf("the page threw:\n%s", log)
+	}
+	t.Logf("first frame %v after navigation; played to %s s with %d levels; resumed at %.1f s", ttff.Round(time.Millisecond), played, levels, saved)
+}
+
+// uploadSlides publishes a generated 24 s slide deck at 720p (four slides, a moving camera picture in
+// a corner, a tone) with WebVTT captions, and returns its id once ready.
+func uploadSlides(t *testing.T, s *stack, token string) string {
+	t.Helper()
+	dir := t.TempDir()
+	deck := filepath.Join(dir, "deck.mp4")
+	graph := "color=c=0xF4F4F0:s=1280x720:d=6[a];color=c=0x1F5AA6:s=1280x720:d=6[b];" +
+		"color=c=0xF0E6C8:s=1280x720:d=6[c];color=c=0x303030:s=1280x720:d=6[d];[a][b][c][d]concat=n=4,fps=30[slides];" +
+		"testsrc2=s=192x108:r=30:d=24[cam];[slides][cam]overlay=x=W-w-16:y=H-h-16:shortest=1,format=yuv420p"
+	if out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", graph,
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=24",
+		"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", deck).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	vtt := filepath.Join(dir, "en.vtt")
+	if err := os.WriteFile(vtt, []byte("WEBVTT\n\n00:00.000 --> 00:24.000\nToday: waves.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"LECTERN_SERVER=" + s.base, "LECTERN_TOKEN=" + token, "LECTERN_STATE_DIR=" + t.TempDir()}
+	out, errOut, code := runUploadBin(t, env, deck, "--title", "Waves", "--course", "Physics",
+		"--captions", vtt, "--captions-language", "en", "--wait")
+	if code != 0 {
+		t.Fatalf("upload exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	var id string
+	if _, err := fmt.Sscanf(out, "lecture %s", &id); err != nil {
+		t.Fatalf("no lecture id in %q", out)
+	}
+	return id
+}
+
+// playerPoll waits for expr to hold, failing at once when the player shows an error message.
+func playerPoll(t *testing.T, ctx context.Context, expr string, d time.Duration) {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.PollFunction[bool]("function(){return ("+expr+") || document.getElementById('status').className === 'err'}",
+		chromedp.WithPollingTimeout(d)))
+	if err == nil && js(t, ctx, expr) != "true" {
+		err = fmt.Errorf("the player shows an error")
+	}
+	if err != nil {
+		t.Fatalf("%s never held (status %q, currentTime %s): %v", expr, text(t, ctx, "#status"),
+			js(t, ctx, `document.getElementById('video').currentTime`), err)
+	}
+}
+
+func jsFloat(t *testing.T, ctx context.Context, expr string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(js(t, ctx, expr), 64)
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return f
 }
 
 // waitReady polls the lecture until it is ready; failed or 3 minutes fail the test.
