@@ -37,8 +37,9 @@ func chromium(t *testing.T) string {
 // error; the speed menu sets the playback rate; the quality menu lists every rung and a forced rung's
 // fragments are the next ones loaded; CMCD (session id, next-object hint) is on the segment requests;
 // j and l seek 10 s; the chapters list and the seek-bar marks match the lecture's chapters and a click
-// seeks to one; captions turn on; the position is saved and a reload resumes there; on a phone-sized
-// screen nothing overflows sideways. The course page lists the lecture with poster, duration and
+// seeks to one; captions turn on; the position is saved and a reload resumes there, with the speed and
+// captions chosen before; on a phone-sized screen nothing overflows sideways; a link that expires while
+// the page is open gets its message. The course page lists the lecture with poster, duration and
 // chapter count. Screenshots go to testdata-out/.
 func TestPlayerInChromium(t *testing.T) {
 	if testing.Short() {
@@ -50,7 +51,8 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 	data := t.TempDir()
 	token := addTeacher(t, sqliteDB(data), "Ms. Lee")
-	s := startServe(t, data, "--assets-dir", "../../internal/web/node_modules")
+	// Signed playback, as deployed: the edge refuses a bad or expired token with 403.
+	s := startServe(t, data, "--assets-dir", "../../internal/web/node_modules", "--playback-keys", "k1:"+strings.Repeat("5e", 32))
 	id := uploadSlides(t, s, token)
 	var lec struct {
 		ChapterCount int     `json:"chapter_count"`
@@ -192,10 +194,29 @@ func TestPlayerInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	playerPoll(t, ctx, `!document.getElementById('resume').hidden && document.getElementById('video').currentTime >= `+fmt.Sprint(saved-1), 15*time.Second)
+	// The speed and captions chosen before are the student's preference, kept too.
+	playerPoll(t, ctx, `!document.getElementById('cc').hidden`, 10*time.Second)
+	if pref := js(t, ctx, `document.getElementById('video').playbackRate + ' ' + document.getElementById('cc').getAttribute('aria-pressed')`); pref != "2 true" {
+		t.Errorf("after the reload: playbackRate and captions %q, want \"2 true\"", pref)
+	}
 	if w := js(t, ctx, `document.documentElement.scrollWidth`); w != "375" {
 		t.Errorf("phone-sized page is %s px wide, want 375 (no sideways scrolling)", w)
 	}
 	screenshot(t, ctx, "player-phone.png")
+
+	// The link expires while the page is open: the edge answers 403 to the next fragment (the test
+	// spoils the token of every request from now on), and the player says what to do, with no retries.
+	js(t, ctx, `(function(){ var open = XMLHttpRequest.prototype.open;
+		XMLHttpRequest.prototype.open = function(m, u) {
+			arguments[1] = String(u).replace(/\/s\/[^\/]+\//, '/s/expired/'); return open.apply(this, arguments) };
+		var v = document.getElementById('video'); v.currentTime = 0; v.play(); return true})()`)
+	if _, err := chromedp.Run(ctx, chromedp.PollFunction[bool](`function(){return document.getElementById('status').className === 'err'}`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("no message after the link expired (status %q): %v", text(t, ctx, "#status"), err)
+	}
+	if st := text(t, ctx, "#status"); st != "This link has expired, reload the course page for a new one." {
+		t.Errorf("expired link: status %q", st)
+	}
 	if log := console(); strings.Contains(log, "exception: ") {
 		t.Errorf("the page threw:\n%s", log)
 	}

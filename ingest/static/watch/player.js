@@ -8,7 +8,7 @@ import { loadChapters, placeMarks, currentChapter, clock } from './chapters.js';
 var $ = function (id) { return document.getElementById(id); };
 var root = $('player'), video = $('video'), status = $('status');
 var src = root.dataset.src, id = root.dataset.id;
-var RESUME_KEY = 'lectern.resume.' + id, SPEED_KEY = 'lectern.speed';
+var RESUME_KEY = 'lectern.resume.' + id, SPEED_KEY = 'lectern.speed', CAPTIONS_KEY = 'lectern.captions';
 var SPEEDS = [0.75, 1, 1.25, 1.5, 1.75, 2];
 var MAX_RETRIES = 3; // per kind, reset whenever a fragment plays
 var hls = null, chapters = [], failed = false, ccOn = false;
@@ -67,6 +67,7 @@ function togglePlay() {
 }
 
 function setSpeed(r) {
+  video.defaultPlaybackRate = r; // loading the media resets playbackRate to it
   video.playbackRate = r;
   speed.value = String(r);
   try { localStorage.setItem(SPEED_KEY, String(r)); } catch (e) { /* convenience only */ }
@@ -78,8 +79,12 @@ function stepSpeed(dir) {
   setSpeed(SPEEDS[Math.min(Math.max(i + dir, 0), SPEEDS.length - 1)]);
 }
 
-function setCaptions(on) {
+// setCaptions shows or hides the captions; remember says it is the student's choice, kept for next time.
+function setCaptions(on, remember) {
   ccOn = on;
+  if (remember) {
+    try { localStorage.setItem(CAPTIONS_KEY, on ? 'on' : 'off'); } catch (e) { /* convenience only */ }
+  }
   cc.setAttribute('aria-pressed', String(on));
   if (hls) {
     hls.subtitleDisplay = on;
@@ -115,9 +120,9 @@ function fillQuality() {
 play.addEventListener('click', togglePlay);
 video.addEventListener('click', togglePlay);
 mute.addEventListener('click', function () { video.muted = !video.muted; });
-speed.addEventListener('change', function () { setSpeed(+speed.value); });
-quality.addEventListener('change', function () { if (hls) hls.currentLevel = +quality.value; });
-cc.addEventListener('click', function () { setCaptions(!ccOn); });
+speed.addEventListener('change', function () { setSpeed(+speed.value); speed.blur(); }); // keys work again
+quality.addEventListener('change', function () { if (hls) hls.currentLevel = +quality.value; quality.blur(); });
+cc.addEventListener('click', function () { setCaptions(!ccOn, true); });
 fs.addEventListener('click', toggleFullscreen);
 var dragging = false;
 seekBar.addEventListener('input', function () { dragging = true; time.textContent = clock(+seekBar.value) + ' / ' + clock(duration()); });
@@ -149,7 +154,8 @@ document.addEventListener('visibilitychange', function () { if (document.hidden)
 document.addEventListener('keydown', function (e) {
   if (e.ctrlKey || e.metaKey || e.altKey || failed) return;
   var tag = e.target.tagName;
-  if (tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA') return;
+  if (tag === 'SELECT' || tag === 'TEXTAREA') return;
+  if (tag === 'INPUT' && (e.target.type !== 'range' || e.key.indexOf('Arrow') === 0)) return; // the seek bar's own arrows
   if (tag === 'BUTTON' && (e.key === ' ' || e.key === 'Enter')) return; // the button's own click
   var t = video.currentTime;
   switch (e.key) {
@@ -159,7 +165,7 @@ document.addEventListener('keydown', function (e) {
     case 'ArrowLeft': seek(t - 5); break;
     case 'ArrowRight': seek(t + 5); break;
     case 'f': toggleFullscreen(); break;
-    case 'c': if (!cc.hidden) setCaptions(!ccOn); break;
+    case 'c': if (!cc.hidden) setCaptions(!ccOn, true); break;
     case 'm': video.muted = !video.muted; break;
     case '>': stepSpeed(1); break;
     case '<': stepSpeed(-1); break;
@@ -223,6 +229,7 @@ function start() {
   var saved = savedPosition();
   var sp = parseFloat(localStorage.getItem(SPEED_KEY));
   if (SPEEDS.indexOf(sp) >= 0) setSpeed(sp);
+  ccOn = localStorage.getItem(CAPTIONS_KEY) === 'on';
   if (saved) {
     var note = $('resume');
     $('resume-at').textContent = clock(saved);
@@ -238,6 +245,7 @@ function start() {
       var has = false;
       for (var i = 0; i < video.textTracks.length; i++) has = has || /subtitles|captions/.test(video.textTracks[i].kind);
       cc.hidden = !has;
+      setCaptions(ccOn);
     }, { once: true });
     video.addEventListener('error', function () { fail(BROKEN); });
     video.src = src;
