@@ -39,7 +39,8 @@ func chromium(t *testing.T) string {
 // j and l seek 10 s; the chapters list and the seek-bar marks match the lecture's chapters and a click
 // seeks to one; captions turn on; the position is saved and a reload resumes there, with the speed and
 // captions chosen before; on a phone-sized screen nothing overflows sideways; a link that expires while
-// the page is open gets its message. The course page lists the lecture with poster, duration and
+// the page is open gets its message; fatal errors are recovered, and repeated ones end in a message.
+// The course page lists the lecture with poster, duration and
 // chapter count. Screenshots go to testdata-out/.
 func TestPlayerInChromium(t *testing.T) {
 	if testing.Short() {
@@ -91,7 +92,7 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 	js(t, ctx, `(function(){
 		window.fatal = []; window.fragsAfterSwitch = null;
-		var v = document.getElementById('video'); v.muted = true; v.play(); return true})()`)
+		var v = document.getElementById('video'); v.muted = true; v.play().catch(function(){}); return true})()`)
 	playerPoll(t, ctx, `window.lecternHls && document.getElementById('video').currentTime > 0.5`, 20*time.Second)
 	ttff := time.Since(start)
 	js(t, ctx, `(function(){
@@ -209,7 +210,7 @@ func TestPlayerInChromium(t *testing.T) {
 	js(t, ctx, `(function(){ var open = XMLHttpRequest.prototype.open;
 		XMLHttpRequest.prototype.open = function(m, u) {
 			arguments[1] = String(u).replace(/\/s\/[^\/]+\//, '/s/expired/'); return open.apply(this, arguments) };
-		var v = document.getElementById('video'); v.currentTime = 0; v.play(); return true})()`)
+		var v = document.getElementById('video'); v.currentTime = 0; v.play().catch(function(){}); return true})()`)
 	if _, err := chromedp.Run(ctx, chromedp.PollFunction[bool](`function(){return document.getElementById('status').className === 'err'}`,
 		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		t.Fatalf("no message after the link expired (status %q): %v", text(t, ctx, "#status"), err)
@@ -217,6 +218,32 @@ func TestPlayerInChromium(t *testing.T) {
 	if st := text(t, ctx, "#status"); st != "This link has expired, reload the course page for a new one." {
 		t.Errorf("expired link: status %q", st)
 	}
+	// Recovery, on a fresh page: a fatal media error is recovered with recoverMediaError and a fatal
+	// network error with startLoad, and playback goes on; errors that keep coming without a fragment
+	// in between end in a message rather than endless retries. The errors are raised on hls.js's own
+	// event bus, so the player's handler and hls.js's recovery run as they would for real ones.
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/watch/"+id)); err != nil {
+		t.Fatal(err)
+	}
+	playerPoll(t, ctx, `!!window.lecternHls`, 10*time.Second)
+	js(t, ctx, `(function(){ var h = window.lecternHls, v = document.getElementById('video');
+		window.calls = {recoverMediaError: 0, startLoad: 0};
+		['recoverMediaError', 'startLoad'].forEach(function(m){ var f = h[m].bind(h);
+			h[m] = function(){ window.calls[m]++; return f.apply(null, arguments) } });
+		window.raise = function(type) { h.trigger(Hls.Events.ERROR, {type: type, fatal: true,
+			details: type === Hls.ErrorTypes.MEDIA_ERROR ? Hls.ErrorDetails.BUFFER_APPEND_ERROR : Hls.ErrorDetails.FRAG_LOAD_ERROR}) };
+		v.muted = true; v.play().catch(function(){}); return true})()`)
+	playerPoll(t, ctx, `document.getElementById('video').currentTime > 1`, 15*time.Second)
+	for _, kind := range []struct{ typ, call string }{{"MEDIA_ERROR", "recoverMediaError"}, {"NETWORK_ERROR", "startLoad"}} {
+		at := jsFloat(t, ctx, `document.getElementById('video').currentTime`)
+		js(t, ctx, `window.raise(Hls.ErrorTypes.`+kind.typ+`), true`)
+		playerPoll(t, ctx, `window.calls.`+kind.call+` === 1 && document.getElementById('video').currentTime > `+fmt.Sprint(at+1), 15*time.Second)
+	}
+	js(t, ctx, `(function(){ for (var i = 0; i < 4; i++) window.raise(Hls.ErrorTypes.NETWORK_ERROR); return true })()`)
+	if st := text(t, ctx, "#status"); !strings.Contains(st, "cannot be played right now") {
+		t.Errorf("after 4 fatal network errors in a row: status %q", st)
+	}
+
 	if log := console(); strings.Contains(log, "exception: ") {
 		t.Errorf("the page threw:\n%s", log)
 	}
