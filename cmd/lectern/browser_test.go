@@ -57,6 +57,7 @@ func TestPlayerInChromium(t *testing.T) {
 	id := uploadSlides(t, s, token)
 	var lec struct {
 		ChapterCount int     `json:"chapter_count"`
+		ChaptersURL  string  `json:"chapters_url"`
 		Duration     float64 `json:"duration_seconds"`
 		PosterURL    string  `json:"poster_url"`
 	}
@@ -86,15 +87,14 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 
 	// Play, at 2x (the speed menu), muted so autoplay is allowed.
-	start := time.Now()
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/watch/"+id)); err != nil {
 		t.Fatal(err)
 	}
 	js(t, ctx, `(function(){
 		window.fatal = []; window.fragsAfterSwitch = null;
 		var v = document.getElementById('video'); v.muted = true; v.play().catch(function(){}); return true})()`)
-	playerPoll(t, ctx, `window.lecternHls && document.getElementById('video').currentTime > 0.5`, 20*time.Second)
-	ttff := time.Since(start)
+	playerPoll(t, ctx, `window.lecternPlayer.firstFrameMs() > 0`, 20*time.Second)
+	ttff := time.Duration(jsFloat(t, ctx, `window.lecternPlayer.firstFrameMs()`) * float64(time.Millisecond))
 	js(t, ctx, `(function(){
 		var h = window.lecternHls;
 		h.on(Hls.Events.ERROR, function(_, d){ if (d.fatal) window.fatal.push(d.details) });
@@ -160,6 +160,20 @@ func TestPlayerInChromium(t *testing.T) {
 	marks := js(t, ctx, `document.querySelectorAll('#marks .mark').length`)
 	if items != strconv.Itoa(lec.ChapterCount) || marks != strconv.Itoa(lec.ChapterCount-1) {
 		t.Errorf("chapters list %s buttons, %s marks; the lecture has %d chapters", items, marks, lec.ChapterCount)
+	}
+	// The page's chapter times are the ones the transcoder wrote.
+	var starts []string
+	_, vtt := fetch(t, s.base+lec.ChaptersURL)
+	for _, line := range strings.Split(string(vtt), "\n") {
+		if from, _, ok := strings.Cut(line, " --> "); ok {
+			starts = append(starts, from)
+		}
+	}
+	if got := js(t, ctx, `[].map.call(document.querySelectorAll('#chapter-list button'), function(b){
+		var s = +b.dataset.start, ms = Math.round(s * 1000);
+		return [Math.floor(ms / 3600000), Math.floor(ms / 60000) % 60, Math.floor(ms / 1000) % 60].map(function(n){ return String(n).padStart(2, '0') }).join(':') + '.' + String(ms % 1000).padStart(3, '0')
+	}).join(' ')`); got != strings.Join(starts, " ") {
+		t.Errorf("chapter starts on the page %q, in chapters.vtt %q", got, strings.Join(starts, " "))
 	}
 	third := jsFloat(t, ctx, `+document.querySelectorAll('#chapter-list button')[2].dataset.start`)
 	js(t, ctx, `document.querySelectorAll('#chapter-list button')[2].click(), true`)
@@ -247,7 +261,7 @@ func TestPlayerInChromium(t *testing.T) {
 	if log := console(); strings.Contains(log, "exception: ") {
 		t.Errorf("the page threw:\n%s", log)
 	}
-	t.Logf("first frame %v after navigation; played to %s s with %d levels; resumed at %.1f s", ttff.Round(time.Millisecond), played, levels, saved)
+	t.Logf("first frame %v after the navigation started (cold edge cache); played to %s s with %d levels; resumed at %.1f s", ttff.Round(time.Millisecond), played, levels, saved)
 }
 
 // uploadSlides publishes a generated 24 s slide deck at 720p (four slides, a moving camera picture in
