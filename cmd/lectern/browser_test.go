@@ -36,7 +36,7 @@ func chromium(t *testing.T) string {
 // in real headless Chromium, every request going through the edge: it passes 8 s with no fatal hls.js
 // error; the speed menu sets the playback rate; the quality menu lists every rung and a forced rung's
 // fragments are the next ones loaded; CMCD (session id, next-object hint) is on the segment requests;
-// j and l seek 10 s; the chapters list and the seek-bar marks match the lecture's chapters and a click
+// j and l seek 10 s, the other keys do what they say; the chapters list and the seek-bar marks match the lecture's chapters and a click
 // seeks to one; captions turn on; the position is saved and a reload resumes there, with the speed and
 // captions chosen before; on a phone-sized screen nothing overflows sideways; a link that expires while
 // the page is open gets its message; fatal errors are recovered, and repeated ones end in a message.
@@ -186,6 +186,26 @@ func TestPlayerInChromium(t *testing.T) {
 	js(t, ctx, `document.getElementById('cc').click(), true`)
 	playerPoll(t, ctx, `window.lecternHls.subtitleTrack === 0 && [].some.call(document.getElementById('video').textTracks,
 		function(tt){ return tt.mode === 'showing' && tt.cues && tt.cues.length > 0 })`, 10*time.Second)
+
+	// The other keys, each checked by what it changes.
+	js(t, ctx, `document.activeElement && document.activeElement.blur(), true`)
+	for _, k := range []struct{ key, expr, want string }{
+		{"c", `document.getElementById('cc').getAttribute('aria-pressed')`, "false"},
+		{"c", `document.getElementById('cc').getAttribute('aria-pressed')`, "true"},
+		{"<", `document.getElementById('video').playbackRate`, "1.75"},
+		{">", `document.getElementById('video').playbackRate`, "2"},
+		{"m", `document.getElementById('video').muted`, "false"},
+		{"m", `document.getElementById('video').muted`, "true"},
+		{"k", `document.getElementById('video').paused`, "true"},
+		{" ", `document.getElementById('video').paused`, "false"},
+	} {
+		if _, err := chromedp.Run(ctx, chromedp.KeyEvent(k.key)); err != nil {
+			t.Fatal(err)
+		}
+		if got := js(t, ctx, k.expr); got != k.want {
+			t.Errorf("key %q: %s = %s, want %s", k.key, k.expr, got, k.want)
+		}
+	}
 
 	if f := js(t, ctx, `window.fatal.join(',')`); f != "" {
 		t.Errorf("fatal hls.js errors: %s", f)
