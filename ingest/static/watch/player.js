@@ -13,6 +13,18 @@ var SPEEDS = [0.75, 1, 1.25, 1.5, 1.75, 2];
 var MAX_RETRIES = 3; // per kind, reset whenever a fragment plays
 var hls = null, chapters = [], failed = false, ccOn = false, firstFrameMs = 0;
 
+// stored and store read and write localStorage, which a private window or a strict setting can refuse:
+// resume and the remembered choices are conveniences, never a reason to fail.
+function stored(key) {
+  try { return localStorage.getItem(key); } catch (e) { return null; }
+}
+function store(key, value) {
+  try {
+    if (value === null) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+  } catch (e) { /* full or refused */ }
+}
+
 function say(msg, cls) {
   status.textContent = msg;
   status.className = cls || 'muted';
@@ -38,7 +50,7 @@ function seek(t) {
 // --- resume -------------------------------------------------------------------------------------
 
 function savedPosition() {
-  var t = parseFloat(localStorage.getItem(RESUME_KEY));
+  var t = parseFloat(stored(RESUME_KEY));
   var d = +root.dataset.duration || 0;
   return t > 5 && (!d || t < d - 5) ? t : 0;
 }
@@ -49,10 +61,7 @@ function savePosition(force) {
   var t = video.currentTime, d = duration();
   if (!(t > 0)) return;
   lastSave = Date.now();
-  try {
-    if (video.ended || (d && t > d - 5)) localStorage.removeItem(RESUME_KEY); // finished: start over next time
-    else localStorage.setItem(RESUME_KEY, t.toFixed(1));
-  } catch (e) { /* storage full or disabled: resume is a convenience */ }
+  store(RESUME_KEY, video.ended || (d && t > d - 5) ? null : t.toFixed(1)); // finished: start over next time
 }
 
 // --- controls -----------------------------------------------------------------------------------
@@ -70,7 +79,7 @@ function setSpeed(r) {
   video.defaultPlaybackRate = r; // loading the media resets playbackRate to it
   video.playbackRate = r;
   speed.value = String(r);
-  try { localStorage.setItem(SPEED_KEY, String(r)); } catch (e) { /* convenience only */ }
+  store(SPEED_KEY, String(r));
 }
 
 function stepSpeed(dir) {
@@ -82,9 +91,7 @@ function stepSpeed(dir) {
 // setCaptions shows or hides the captions; remember says it is the student's choice, kept for next time.
 function setCaptions(on, remember) {
   ccOn = on;
-  if (remember) {
-    try { localStorage.setItem(CAPTIONS_KEY, on ? 'on' : 'off'); } catch (e) { /* convenience only */ }
-  }
+  if (remember) store(CAPTIONS_KEY, on ? 'on' : 'off');
   cc.setAttribute('aria-pressed', String(on));
   if (hls) {
     hls.subtitleDisplay = on;
@@ -229,9 +236,9 @@ function startHls(startAt) {
 
 function start() {
   var saved = savedPosition();
-  var sp = parseFloat(localStorage.getItem(SPEED_KEY));
+  var sp = parseFloat(stored(SPEED_KEY));
   if (SPEEDS.indexOf(sp) >= 0) setSpeed(sp);
-  ccOn = localStorage.getItem(CAPTIONS_KEY) === 'on';
+  ccOn = stored(CAPTIONS_KEY) === 'on';
   if (saved) {
     var note = $('resume');
     $('resume-at').textContent = clock(saved);
