@@ -175,6 +175,14 @@ func TestPlayerInChromium(t *testing.T) {
 	}).join(' ')`); got != strings.Join(starts, " ") {
 		t.Errorf("chapter starts on the page %q, in chapters.vtt %q", got, strings.Join(starts, " "))
 	}
+	// The parser on what other WebVTT writers produce: CRLF, no hours, cue settings, notes, a cue
+	// without identifier, a broken timing line (skipped).
+	parsed, err := chromedp.Run(ctx, chromedp.Evaluate[string](`import('/assets/watch/chapters.js').then(function(m){
+		return JSON.stringify(m.parseChapters('WEBVTT\r\n\r\nNOTE made by hand\r\n\r\nintro.jpg\r\n00:00.000 --> 01:30.500 align:start\r\nIntro\r\n\r\n' +
+			'1:01:02.250 --> 1:02:00.000\r\nProof, part 2\r\nand more\r\n\r\nx\r\n00:aa.000 --> 00:10.000\r\nBroken\r\n'))})`, chromedp.EvalAwaitPromise))
+	if want := `[{"start":0,"end":90.5,"title":"Intro","thumb":"intro.jpg"},{"start":3662.25,"end":3720,"title":"Proof, part 2 and more","thumb":""}]`; err != nil || parsed != want {
+		t.Errorf("parseChapters: %s %v\nwant %s", parsed, err, want)
+	}
 	third := jsFloat(t, ctx, `+document.querySelectorAll('#chapter-list button')[2].dataset.start`)
 	js(t, ctx, `document.querySelectorAll('#chapter-list button')[2].click(), true`)
 	if at := jsFloat(t, ctx, `document.getElementById('video').currentTime`); at < third-0.2 || at > third+1.5 {
