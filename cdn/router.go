@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/internal/playtoken"
+	"github.com/lectern/lectern/internal/rendezvous"
 )
 
 // RouterConfig configures a Router. Only Map is required.
@@ -201,7 +202,7 @@ func (r *Router) apply(m *RegionMap, startup bool) {
 			if e.Drain {
 				continue
 			}
-			rr.edges = append(rr.edges, routeEdge{seed: hashString(key), weight: e.Weight, st: st})
+			rr.edges = append(rr.edges, routeEdge{seed: rendezvous.Hash(key), weight: e.Weight, st: st})
 		}
 		for _, p := range reg.Prefixes {
 			t.prefixes[p] = i
@@ -266,7 +267,7 @@ func (r *Router) Route(lecture, region string, addr netip.Addr, exclude string) 
 		r.stats.NoEdge.Add(1)
 		return Decision{}, ErrNoEdge
 	}
-	key := hashString(lecture)
+	key := rendezvous.Hash(lecture)
 	var skip *edgeState
 	if exclude != "" {
 		skip = t.byURL[canonicalBaseURL(exclude)]
@@ -368,26 +369,7 @@ func (r *Router) pick(reg *routeRegion, key uint64, skip *edgeState) (*edgeState
 // uniform in (0, 1) from the pair's hash, so that an edge's chance to rank first is its share of the
 // weights (and with equal weights the order is plain rendezvous hashing).
 func weightedScore(seed, key uint64, weight float64) float64 {
-	h := mix64(seed ^ key)
+	h := rendezvous.Mix(seed ^ key)
 	u := (float64(h>>11) + 0.5) / (1 << 53)
 	return -weight / math.Log(u)
-}
-
-// hashString is 64-bit FNV-1a finished with SplitMix64's mixer.
-func hashString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return mix64(h)
-}
-
-func mix64(z uint64) uint64 {
-	z ^= z >> 30
-	z *= 0xbf58476d1ce4e5b9
-	z ^= z >> 27
-	z *= 0x94d049bb133111eb
-	z ^= z >> 31
-	return z
 }

@@ -33,6 +33,24 @@ func Score(node, key string) uint64 {
 	return mix(h)
 }
 
+// Hash is the 64-bit FNV-1a of s finished with the same mixer as Score, for callers that build their
+// own scores (the router's weighted ranking) from per-node seeds and per-key hashes.
+func Hash(s string) uint64 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime
+	}
+	return mix(h)
+}
+
+// Mix is SplitMix64's finalizer, for combining a node's seed with a key's hash.
+func Mix(z uint64) uint64 { return mix(z) }
+
 // mix is SplitMix64's finalizer: FNV alone leaves the high bits of similar inputs correlated.
 func mix(z uint64) uint64 {
 	z ^= z >> 30
