@@ -2,9 +2,11 @@ package cdn
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,5 +114,45 @@ func TestRevalidation(t *testing.T) {
 	if st := e.Stats(); st.CacheEntries.Load() != 1 || uint64(st.CacheBytes.Load()) != e.mem.cache.WeightedSize() {
 		t.Errorf("gauges after replacements: %d entries, %d bytes; cache weighs %d", st.CacheEntries.Load(),
 			st.CacheBytes.Load(), e.mem.cache.WeightedSize())
+	}
+}
+
+// A 304 that names another representation by a strong ETag (RFC 9111 §4.3.4) updates nothing: the
+// edge refetches the object whole instead of serving its stored body under the new headers.
+func TestNotModifiedForAnotherRepresentation(t *testing.T) {
+	var version atomic.Int64
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		etag, body := `"v1"`, "first"
+		if version.Load() > 0 {
+			etag, body = `"v2"`, "second"
+		}
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("Etag", etag)
+		if r.Header.Get("If-None-Match") != "" {
+			// A broken origin: it answers every conditional request with 304, under its new ETag.
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		io.WriteString(w, body)
+	})
+	clk := newClock()
+	_, ts := newTestEdge(t, up.URL, clk, nil)
+	if r := get(t, ts, "GET", "/o"); string(r.body) != "first" {
+		t.Fatalf("first: %q", r.body)
+	}
+	version.Store(1)
+	clk.Advance(2 * time.Second)
+	r := get(t, ts, "GET", "/o")
+	if string(r.body) != "second" || r.Header.Get("Etag") != `"v2"` {
+		t.Fatalf("after a 304 for another representation: %q, Etag %s; want the new object", r.body, r.Header.Get("Etag"))
+	}
+	if n := up.count("/o"); n != 3 {
+		t.Errorf("upstream requests %d, want 3 (fill, conditional, whole refetch)", n)
+	}
+	if req := up.last(); req.Header.Get("If-None-Match") != "" {
+		t.Errorf("the refetch was conditional: If-None-Match %q", req.Header.Get("If-None-Match"))
+	}
+	if r := get(t, ts, "GET", "/o"); string(r.body) != "second" || r.cache() != "HIT" {
+		t.Errorf("then: %q %s, want the new object from the cache", r.body, r.cache())
 	}
 }

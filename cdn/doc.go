@@ -41,7 +41,8 @@
 //   - Age is the upstream's Age plus the request's round trip plus the time since the response
 //     arrived. Date is not used for age, so a skewed upstream clock cannot make entries stale early.
 //   - A fresh entry is served with Age. A stale one is revalidated with If-None-Match and
-//     If-Modified-Since: a 304 refreshes its headers and freshness, a 200 replaces it.
+//     If-Modified-Since: a 304 refreshes its headers and freshness, a 200 replaces it. A 304 whose
+//     strong ETag is not the stored one's updates nothing (§4.3.4): the object is fetched again whole.
 //   - Stale entries are served only as RFC 5861 allows, reading stale-while-revalidate=N and
 //     stale-if-error=N from the governing field (CDN-Cache-Control when it has a valid one, else
 //     Cache-Control), and never when that field says must-revalidate, proxy-revalidate or s-maxage

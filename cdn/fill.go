@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -167,6 +168,11 @@ func (e *Edge) pump(ctx context.Context, cancel context.CancelCauseFunc, timer *
 	f.finish(buf, ent, cs)
 }
 
+// otherStrongValidator reports whether a 304's ETag is strong and not the stored one.
+func otherStrongValidator(stored, notModified string) bool {
+	return notModified != "" && !strings.HasPrefix(notModified, "W/") && notModified != stored
+}
+
 // fillError names the cause of a fill's error when its context ended it: errFillTimeout when it ran
 // past FillTimeout.
 func fillError(ctx context.Context, err error) error {
@@ -222,6 +228,14 @@ func (e *Edge) fill(ctx context.Context, r *http.Request, key string, stale *ent
 	if stale != nil && resp.StatusCode == http.StatusNotModified {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
 		resp.Body.Close()
+		if otherStrongValidator(stale.etag(), resp.Header.Get("Etag")) {
+			// RFC 9111 §4.3.4: a 304 naming another representation by its strong validator updates
+			// nothing stored, and the stored body is not what the upstream holds: fetch it whole.
+			e.log.Warn("edge upstream answered 304 for another representation; refetching",
+				slog.String("key", key), slog.String("stored", stale.etag()), slog.String("304", resp.Header.Get("Etag")))
+			e.forget(key)
+			return e.fill(ctx, r, key, nil, gen)
+		}
 		out := e.refresh(r, key, stale, resp.Header, requestTime, responseTime, gen)
 		out.cs.detail = peerDetail(fromPeer)
 		return out, nil
