@@ -138,6 +138,7 @@ func checkSecret(sec string) error {
 // file (--regions, --region), which the edge follows as it is edited.
 type peerFlags struct {
 	peers, self, secret, regions, region string
+	timeout, dialTimeout                 time.Duration
 }
 
 func (f *peerFlags) register(fs *flag.FlagSet) {
@@ -146,6 +147,8 @@ func (f *peerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.region, "region", "", "this edge's region in --regions, e.g. seoul")
 	fs.StringVar(&f.self, "self", "", "this edge's URL exactly as it appears in --peers, or among its region's edges in --regions")
 	fs.StringVar(&f.secret, "peer-secret", "", "bearer secret the edges of the region present to each other; required with --playback-keys (prefer the environment variable)")
+	fs.DurationVar(&f.timeout, "peer-timeout", 2*time.Second, "how long a miss waits for a peer's response headers before it tries the next peer or the upstream")
+	fs.DurationVar(&f.dialTimeout, "peer-dial-timeout", 250*time.Millisecond, "how long a miss waits for a connection to a peer (a dead or unreachable one) before it moves on")
 }
 
 // peerSettings are what the flags give cdn.Config, and with --regions the map they come from.
@@ -160,6 +163,9 @@ func (f *peerFlags) parse(keyed bool) (peerSettings, error) {
 	var s peerSettings
 	if err := checkSecret(f.secret); err != nil {
 		return s, fmt.Errorf("--peer-secret %v", err)
+	}
+	if f.timeout <= 0 || f.dialTimeout <= 0 {
+		return s, fmt.Errorf("--peer-timeout %v, --peer-dial-timeout %v: both must be positive", f.timeout, f.dialTimeout)
 	}
 	switch {
 	case f.regions != "" && f.peers != "":

@@ -294,7 +294,8 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 		MaxRequests: *maxRequests, MaxFills: *maxFills, MaxWaiters: *maxWaiters, WaitTimeout: *waitTimeout,
 		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys, OriginSecret: *originSecret,
 		DiskDir: *diskDir, DiskBytes: int64(diskSize), Prefetch: *prefetch,
-		Peers: peers.peers, DrainingPeers: peers.draining, Self: peerf.self, PeerSecret: peerf.secret})
+		Peers: peers.peers, DrainingPeers: peers.draining, Self: peerf.self, PeerSecret: peerf.secret,
+		PeerTimeout: peerf.timeout, PeerDialTimeout: peerf.dialTimeout})
 	if err != nil {
 		if *diskDir != "" {
 			// The other settings are checked above; what can fail here is the disk tier.
