@@ -251,7 +251,7 @@ func TestStatsAndCollector(t *testing.T) {
 		}
 	}
 	if values["lectern_edge_hits_total"] != 1 || values["lectern_edge_cache_entries"] != 1 ||
-		values["lectern_edge_upstream_seconds"] != 1 || values["lectern_edge_peer_seconds"] != 0 || len(values) != 39 {
+		values["lectern_edge_upstream_seconds"] != 1 || values["lectern_edge_peer_seconds"] != 0 || len(values) != 41 {
 		t.Errorf("metrics: %v", values)
 	}
 }

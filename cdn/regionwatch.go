@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,8 +18,11 @@ import (
 // a file that cannot be read. Polling the content, rather than watching the file for events, also
 // follows a Kubernetes ConfigMap update (a symlink swapped in the mounted directory) and editors
 // that write a new file and rename it over the old, which a watch on the old file misses.
+//
+// edits, when not nil, counts the edits applied and refused (a file that does not parse counts as
+// refused once, when it is logged).
 func WatchRegionMap(ctx context.Context, path string, cur *RegionMap, interval time.Duration, log *slog.Logger,
-	apply func(*RegionMap) error) {
+	edits *RegionMapEdits, apply func(*RegionMap) error) {
 	seen := cur.sum
 	var unparsed [sha256.Size]byte // content that did not parse, seen once
 	var readErr string             // the last read failure logged, so that a missing file is not logged every interval
@@ -56,10 +60,22 @@ func WatchRegionMap(ctx context.Context, path string, cur *RegionMap, interval t
 		}
 		if err != nil {
 			log.Error("region map edit refused; the map in use stays", slog.String("file", path), slog.Any("err", err))
+			if edits != nil {
+				edits.Refused.Add(1)
+			}
 			continue
 		}
 		log.Info("region map edit applied", slog.String("file", path))
+		if edits != nil {
+			edits.Applied.Add(1)
+		}
 	}
+}
+
+// RegionMapEdits counts the edits of a followed region map file: applied, and refused (the file did
+// not parse, or the edit was not valid for the edge or router following it).
+type RegionMapEdits struct {
+	Applied, Refused atomic.Int64
 }
 
 // FollowRegionMap keeps the edge's peer group (Config.Peers and Config.DrainingPeers) that of region
@@ -71,7 +87,7 @@ func (e *Edge) FollowRegionMap(ctx context.Context, path, region string, cur *Re
 	if e.peers == nil {
 		return errors.New("cdn: FollowRegionMap on an edge without a peer group (Config.Peers)")
 	}
-	WatchRegionMap(ctx, path, cur, interval, e.log, func(m *RegionMap) error {
+	WatchRegionMap(ctx, path, cur, interval, e.log, &e.stats.RegionMapEdits, func(m *RegionMap) error {
 		r := m.Region(region)
 		if r == nil {
 			return fmt.Errorf("this edge's region %q is not in it (its regions are %s)", region, shortList(m.Names()))

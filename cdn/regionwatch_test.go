@@ -25,9 +25,10 @@ func TestWatchRegionMap(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	watching := make(chan struct{})
+	var edits RegionMapEdits
 	go func() {
 		defer close(watching)
-		WatchRegionMap(ctx, file, cur, 2*time.Millisecond, slog.New(logs), func(m *RegionMap) error {
+		WatchRegionMap(ctx, file, cur, 2*time.Millisecond, slog.New(logs), &edits, func(m *RegionMap) error {
 			applied <- m
 			return nil
 		})
@@ -84,5 +85,8 @@ func TestWatchRegionMap(t *testing.T) {
 	wg.Wait()
 	if r, u := count("region map edit refused"), count("region map unreadable"); r != 1 || u != 1 || len(applied) != 0 {
 		t.Errorf("%d refused, %d unreadable, %d more applied; want 1, 1, 0", r, u, len(applied))
+	}
+	if a, r := edits.Applied.Load(), edits.Refused.Load(); a != 1 || r != 1 {
+		t.Errorf("edits counted: %d applied, %d refused; want 1 and 1", a, r)
 	}
 }

@@ -76,6 +76,8 @@ type RouterStats struct {
 	Reported atomic.Int64
 	// By the source of the student's region.
 	FromToken, FromAddress, FromDefault atomic.Int64
+	// RegionMapEdits counts the edits of the followed map file (FollowRegionMap).
+	RegionMapEdits RegionMapEdits
 }
 
 // edgeState is what the router learns about one edge: it is shared by every table that lists the edge.

@@ -11,7 +11,7 @@ import (
 // FollowRegionMap routes by the region map file at path as edits to it come, until ctx is done (see
 // WatchRegionMap; cur is the map the router started with).
 func (r *Router) FollowRegionMap(ctx context.Context, path string, cur *RegionMap, interval time.Duration) {
-	WatchRegionMap(ctx, path, cur, interval, r.log, r.SetRegionMap)
+	WatchRegionMap(ctx, path, cur, interval, r.log, &r.stats.RegionMapEdits, r.SetRegionMap)
 }
 
 // Stats returns the router's counters.
@@ -36,6 +36,8 @@ func (r *Router) Collector() prometheus.Collector {
 		m("no_edge_total", "Requests answered 503: no edge in service in the region or its neighbours.", &s.NoEdge),
 		m("denied_total", "Requests answered 403 for a bad playback token.", &s.Denied),
 		m("failure_reports_total", "Players' reports (failed=) of an edge they could not reach.", &s.Reported),
+		m("region_map_edits_applied_total", "Edits of the followed region map file applied.", &s.RegionMapEdits.Applied),
+		m("region_map_edits_refused_total", "Edits of the followed region map file refused (did not parse, or not valid); the map in use stayed.", &s.RegionMapEdits.Refused),
 	}
 	return c
 }

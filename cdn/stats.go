@@ -86,6 +86,9 @@ type Stats struct {
 	// UpstreamSeconds is the time from sending a request upstream to its response headers (or
 	// failure); PeerSeconds the same for requests to peers of the group.
 	UpstreamSeconds, PeerSeconds latency.Histogram
+
+	// RegionMapEdits counts the edits of the region map file the edge follows (FollowRegionMap).
+	RegionMapEdits RegionMapEdits
 }
 
 type metric struct {
@@ -169,6 +172,8 @@ func newCollector(s *Stats) *collector {
 		shed("playing", &s.Shed[prioPlaying]),
 		m("requests_in_flight", "Client GET/HEAD requests being answered.", g, &s.RequestsInFlight),
 		m("fills_in_flight", "Upstream fills (misses) in progress.", g, &s.FillsInFlight),
+		m("region_map_edits_applied_total", "Edits of the followed region map file applied to the peer group.", c, &s.RegionMapEdits.Applied),
+		m("region_map_edits_refused_total", "Edits of the followed region map file refused (did not parse, or dropped this edge or its region); the peer group stayed.", c, &s.RegionMapEdits.Refused),
 		m("disk_bytes", "Size of the disk tier's files.", g, &s.DiskBytes),
 		m("disk_entries", "Files held by the disk tier.", g, &s.DiskEntries),
 		m("disk_evictions_total", "Disk tier files removed for space.", c, &s.DiskEvictions),
