@@ -3,6 +3,8 @@
 // every request (the edges read the session id and prefetch the next-object hint), and bounded
 // recovery from network and media errors before a message that says what to do. Browsers with native
 // HLS and no Media Source (older iPhones) play the same playlist without the quality menu.
+// When the playback URL is a router's, the player moves to another edge when its own stops answering
+// (see "routing" below).
 import { loadChapters, placeMarks, currentChapter, clock } from './chapters.js';
 
 var $ = function (id) { return document.getElementById(id); };
@@ -183,6 +185,62 @@ document.addEventListener('keydown', function (e) {
   e.preventDefault();
 });
 
+// --- routing ------------------------------------------------------------------------------------
+// With --playback-base naming a router (docs/playback.md), the multivariant playlist comes back by a
+// 302 from the student's edge, and hls.js resolves the playlists and segments against the URL it was
+// finally read from, so all of them load from that edge. When that edge stops answering (a fatal
+// network error, or two failed loads in a row) the player asks the router again in its JSON form with
+// failed={edge} (the router leaves that edge out and checks it at once), sends every later request to
+// the new edge and restarts loading at the playhead: what is buffered stays, playback goes on. A playback
+// URL that is no router's (an edge, the same host) is never redirected, and none of this happens.
+var route = { first: '', edge: '', failures: 0, asking: null };
+
+// baseOf is the part of a playback URL before /hls/{lecture}/ (and before /s/{token}/ when signed).
+function baseOf(u) {
+  var p = u.pathname, i = p.indexOf('/hls/' + id + '/');
+  return i < 0 ? null : u.origin + p.slice(0, i).replace(/\/s\/[^\/]+$/, '');
+}
+
+// edgeOf is the edge base URL of url, the final URL of the playback URL src after a redirect; '' when
+// src was not redirected elsewhere.
+function edgeOf(url) {
+  var a = baseOf(new URL(src, location.href)), b = baseOf(new URL(url, location.href));
+  return a !== null && b !== null && a !== b ? b : '';
+}
+
+// onEdge is url moved to the current edge: hls.js keeps the URLs of the first edge's playlists.
+function onEdge(url) {
+  if (!route.first || route.edge === route.first || url.indexOf(route.first + '/') !== 0) return url;
+  return route.edge + url.slice(route.first.length);
+}
+
+// reroute asks the router for another edge than the current one; it resolves to whether it got one.
+function reroute() {
+  if (route.asking) return route.asking;
+  var failed = route.edge;
+  var url = src + (src.indexOf('?') < 0 ? '?' : '&') + 'format=json&failed=' + encodeURIComponent(failed);
+  route.asking = fetch(url, { cache: 'no-store' })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (d) {
+      if (!d || !d.edge || d.edge === failed) return false;
+      route.edge = String(d.edge).replace(/\/+$/, '');
+      route.failures = 0;
+      window.lecternRoute = { edge: route.edge, failed: failed, at: video.currentTime };
+      return true;
+    })
+    .catch(function () { return false; })
+    .then(function (ok) { route.asking = null; return ok; });
+  return route.asking;
+}
+
+// edgeTrouble says whether an hls.js error is a load the edge failed: no answer, a timeout or a 5xx
+// (not a load the player itself aborted, nor a 4xx, which is about the link).
+function edgeTrouble(d) {
+  var code = d.response && d.response.code;
+  return !!route.first && d.type === Hls.ErrorTypes.NETWORK_ERROR && /Load(Error|TimeOut)$/.test(d.details) &&
+    !(code >= 400 && code < 500);
+}
+
 // --- playback -----------------------------------------------------------------------------------
 
 var EXPIRED = 'This link has expired, reload the course page for a new one.';
@@ -195,6 +253,13 @@ function startHls(startAt) {
     // CMCD on every request, as the CMCD query argument: the edge counts sessions by sid and
     // prefetches the next object named in nor.
     cmcd: { contentId: id },
+    // Requests go to the edge the router gave last (opening the request here is how hls.js lets a
+    // page change its URL).
+    xhrSetup: function (xhr, url) {
+      var to = onEdge(url);
+      xhr.lecternEdge = route.edge; // which edge an error came from
+      if (to !== url) xhr.open('GET', to, true);
+    },
   });
   window.lecternHls = hls;
   var retries = { network: 0, media: 0 };
@@ -207,6 +272,10 @@ function startHls(startAt) {
     cc.hidden = hls.subtitleTracks.length === 0;
     setCaptions(ccOn);
   });
+  hls.on(Hls.Events.MANIFEST_LOADED, function (_, d) {
+    if (!route.first) route.first = route.edge = edgeOf(d.url);
+  });
+  hls.on(Hls.Events.FRAG_LOADED, function () { route.failures = 0; });
   hls.on(Hls.Events.FRAG_BUFFERED, function () { retries.network = retries.media = 0; });
   hls.on(Hls.Events.ERROR, function (_, d) {
     if (failed) return;
@@ -214,7 +283,34 @@ function startHls(startAt) {
     // A signed link past its expiry (or a key rotated away) is refused by the edge with 403: no retry
     // can help, the course page mints a new link.
     if (code === 401 || code === 403) { fail(EXPIRED); return; }
-    if (!d.fatal) return;
+    var via = d.networkDetails && d.networkDetails.lecternEdge;
+    if (edgeTrouble(d) && via !== undefined && via !== route.edge) {
+      // A request sent to an edge already left (in flight when the player moved): its retry goes to
+      // the new edge; a fatal one restarts loading there.
+      if (d.fatal) hls.startLoad(video.currentTime);
+      return;
+    }
+    if (edgeTrouble(d) && (d.fatal ? retries.network < MAX_RETRIES : ++route.failures >= 2)) {
+      // Loading restarts at the playhead on the new edge at once, rather than at hls.js's next retry
+      // (a second or more away); what is buffered stays. A fatal error counts with the other retries,
+      // so that edges failing in turn still end in a message.
+      if (d.fatal) retries.network++;
+      reroute().then(function (ok) {
+        if (failed) return;
+        if (ok) {
+          hls.stopLoad();
+          hls.startLoad(video.currentTime);
+        } else if (d.fatal) {
+          recover(d);
+        }
+      });
+      return;
+    }
+    if (d.fatal) recover(d);
+  });
+  // recover handles a fatal error: a bounded number of retries, then a message.
+  function recover(d) {
+    var code = d.response && d.response.code;
     if (code === 404 || code === 410) { fail(GONE); return; }
     if (d.type === Hls.ErrorTypes.NETWORK_ERROR && retries.network < MAX_RETRIES) {
       retries.network++;
@@ -229,7 +325,7 @@ function startHls(startAt) {
       return;
     }
     fail(BROKEN);
-  });
+  }
   hls.loadSource(src);
   hls.attachMedia(video);
 }
