@@ -361,7 +361,7 @@ function start() {
   say('Loading…');
   // hls.js gives up on its own after its load timeouts; this covers a stream that loads but never plays.
   setTimeout(function () {
-    if (!failed && video.readyState < 2) say('The lecture is taking long to start. Check your connection, or reload the page.', 'err');
+    if (!failed && !firstFrameMs && video.readyState < 2) say('The lecture is taking long to start. Check your connection, or reload the page.', 'err');
   }, 20000);
   if (root.dataset.chapters) {
     loadChapters(root.dataset.chapters, $('chapter-list'), function (t) { seek(t); video.play().catch(function () {}); })
