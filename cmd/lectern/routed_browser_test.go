@@ -32,7 +32,8 @@ type seen struct {
 // with no fatal error and a forced rung loads that rung's segments from the edge. Then the edge is
 // killed (SIGKILL) while playing: the player asks the router again with failed={edge}, the router
 // sends it to the region's other edge, and playback goes on past what was buffered at the kill with
-// at most one stall; the router counts the report and leaves the dead edge out.
+// at most one stall; the router counts the report and leaves the dead edge out. Last, seoul's other
+// edge is killed too, and the player goes on from an edge of the neighbour region, busan-ulsan.
 func TestRoutedPlayerInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: starts the roles, transcodes and runs a browser")
@@ -247,11 +248,32 @@ func TestRoutedPlayerInChromium(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	// Then seoul's other edge dies too: the router sends the player to the neighbour region's edges.
+	js(t, ctx, `window.waits = 0, true`)
+	killAt2 := jsFloat(t, ctx, `document.getElementById('video').currentTime`)
+	bufferedEnd2 := jsFloat(t, ctx, `(function(){var b = document.getElementById('video').buffered; return b.length ? b.end(b.length - 1) : 0})()`)
+	duration := jsFloat(t, ctx, `document.getElementById('video').duration`)
+	kills[other]()
+	past2 := min(max(killAt2+4, bufferedEnd2+2), duration-0.5)
+	playerPoll(t, ctx, fmt.Sprintf(`document.getElementById('video').currentTime > %.1f || document.getElementById('video').ended`, past2), 40*time.Second)
+	waits2 := js(t, ctx, `window.waits`)
+	if waits2 != "0" && waits2 != "1" {
+		t.Errorf("%s stalls after seoul's second edge was killed, want at most 1", waits2)
+	}
+	r2 := js(t, ctx, `JSON.stringify(window.lecternRoute || null)`)
+	if !strings.Contains(r2, `"failed":"`+other+`"`) || !strings.Contains(r2, `"edge":"http://`+edges["busan-ulsan"][0]+`"`) &&
+		!strings.Contains(r2, `"edge":"http://`+edges["busan-ulsan"][1]+`"`) {
+		t.Errorf("after seoul's second edge died, the player's re-route %s; want from %s to a busan-ulsan edge %v", r2, other, edges["busan-ulsan"])
+	}
+	if f := js(t, ctx, `window.fatal.join(',')`); f != "" {
+		t.Errorf("fatal hls.js errors: %s", f)
+	}
 	screenshot(t, ctx, "player-routed.png")
 	if log := console(); strings.Contains(log, "exception: ") {
 		t.Errorf("the page threw:\n%s", log)
 	}
-	t.Logf("stack up and lecture ready in %v; first frame %v after navigation (cold edge); edge %s killed at %.1f s (buffered to %.1f s), first answer from %s %v after the kill, played past %.1f s %v after the kill with %s stalls; %d failure report(s); whole test %v",
+	t.Logf("stack up and lecture ready in %v; first frame %v after navigation (cold edge); edge %s killed at %.1f s (buffered to %.1f s), first answer from %s %v after the kill, played past %.1f s %v after the kill with %s stalls; %d failure report(s); then %s killed at %.1f s (buffered to %.1f s): played past %.1f s with %s stalls, route %s; whole test %v",
 		stackReady.Round(time.Millisecond), ttff.Round(time.Millisecond), edge, killAt, bufferedEnd, other, moved.Round(time.Millisecond),
-		past, recovered.Round(time.Millisecond), waits, reports, time.Since(started).Round(time.Millisecond))
+		past, recovered.Round(time.Millisecond), waits, reports, other, killAt2, bufferedEnd2, past2, waits2, r2, time.Since(started).Round(time.Millisecond))
 }
