@@ -25,7 +25,9 @@ type fixture struct {
 	clip       []byte
 }
 
-func newFixture(t *testing.T) *fixture {
+// openStores opens a SQLite catalog and a disk object store in a fresh temporary directory, which it
+// returns too; the catalog is closed when the test ends.
+func openStores(t *testing.T) (*catalog.Catalog, *objstore.Bucket, string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -38,6 +40,13 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cat, store, dir
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	cat, store, dir := openStores(t)
 	_, tokA, _ := cat.AddTeacher(ctx, "A")
 	_, tokB, _ := cat.AddTeacher(ctx, "B")
 	clip := filepath.Join(dir, "clip.mp4")

@@ -14,7 +14,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/lectern/lectern/internal/catalog"
-	"github.com/lectern/lectern/internal/objstore"
 	"github.com/lectern/lectern/internal/playtoken"
 )
 
@@ -83,16 +82,7 @@ type pagesFixture struct {
 func newPagesFixture(t *testing.T, keys playtoken.Keys) *pagesFixture {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(dir, "c.db"), catalog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	store, err := objstore.Open(ctx, "file://"+filepath.Join(dir, "objects"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat, store, _ := openStores(t)
 	teacher, _, err := cat.AddTeacher(ctx, "Ms. Park")
 	if err != nil {
 		t.Fatal(err)

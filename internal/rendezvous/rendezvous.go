@@ -12,41 +12,33 @@ import (
 	"slices"
 )
 
+// FNV-1a, 64 bits.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// fnv folds s into the FNV-1a state h.
+func fnv(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
 // Score is node's weight for key: higher wins.
 func Score(node, key string) uint64 {
-	const (
-		offset = 14695981039346656037
-		prime  = 1099511628211
-	)
-	h := uint64(offset)
-	for i := 0; i < len(node); i++ {
-		h ^= uint64(node[i])
-		h *= prime
-	}
+	h := fnv(fnvOffset, node)
 	// A separator byte keeps ("ab", "c") and ("a", "bc") apart.
 	h ^= 0xff
-	h *= prime
-	for i := 0; i < len(key); i++ {
-		h ^= uint64(key[i])
-		h *= prime
-	}
-	return mix(h)
+	h *= fnvPrime
+	return mix(fnv(h, key))
 }
 
 // Hash is the 64-bit FNV-1a of s finished with the same mixer as Score, for callers that build their
 // own scores (the router's weighted ranking) from per-node seeds and per-key hashes.
-func Hash(s string) uint64 {
-	const (
-		offset = 14695981039346656037
-		prime  = 1099511628211
-	)
-	h := uint64(offset)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= prime
-	}
-	return mix(h)
-}
+func Hash(s string) uint64 { return mix(fnv(fnvOffset, s)) }
 
 // Mix is SplitMix64's finalizer, for combining a node's seed with a key's hash.
 func Mix(z uint64) uint64 { return mix(z) }
