@@ -283,6 +283,9 @@ func writeText(w http.ResponseWriter, r *http.Request, status int, body, label s
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	// Players load from another origin than their page: without this a browser hides the status
+	// (503 shed, 502, 504, 403) from the player, which then sees only a network error.
+	h.Set("Access-Control-Allow-Origin", "*")
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return result{status: status, label: label}

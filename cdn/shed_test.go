@@ -84,7 +84,8 @@ func TestPriorityShedding(t *testing.T) {
 
 	// A new session's first request is refused at three quarters of the fills...
 	r := get(t, ts, "GET", "/new.m4s", sid("n")...)
-	if r.StatusCode != 503 || r.Header.Get("Retry-After") != "2" || r.Header.Get("Cache-Control") != "no-store" {
+	if r.StatusCode != 503 || r.Header.Get("Retry-After") != "2" || r.Header.Get("Cache-Control") != "no-store" ||
+		r.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("new session at 3/4 fills: %d, Retry-After %q, Cache-Control %q", r.StatusCode,
 			r.Header.Get("Retry-After"), r.Header.Get("Cache-Control"))
 	}
