@@ -164,8 +164,8 @@ func (f *peerFlags) parse(keyed bool) (peerSettings, error) {
 	if err := checkSecret(f.secret); err != nil {
 		return s, fmt.Errorf("--peer-secret %v", err)
 	}
-	if f.timeout <= 0 || f.dialTimeout <= 0 {
-		return s, fmt.Errorf("--peer-timeout %v, --peer-dial-timeout %v: both must be positive", f.timeout, f.dialTimeout)
+	if f.timeout < 0 || f.dialTimeout < 0 {
+		return s, fmt.Errorf("--peer-timeout %v, --peer-dial-timeout %v: give positive durations (0: the default)", f.timeout, f.dialTimeout)
 	}
 	switch {
 	case f.regions != "" && f.peers != "":

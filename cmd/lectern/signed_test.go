@@ -167,7 +167,7 @@ func TestEdgeFlagErrors(t *testing.T) {
 			"--playback-keys", "k1:" + strings.Repeat("5a", 32)}, "--peer-secret"},
 		{[]string{"edge", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--max-fills", "0"}, "--max-fills"},
 		{[]string{"edge", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--wait-timeout", "0s"}, "--wait-timeout"},
-		{[]string{"edge", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--peer-dial-timeout", "0s"}, "--peer-dial-timeout"},
+		{[]string{"edge", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--peer-dial-timeout", "-1s"}, "--peer-dial-timeout"},
 		{[]string{"edge", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--send-buffer", "1GiB"}, "--send-buffer"},
 		{[]string{"edge", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--max-requests", "-1"}, "--max-requests"},
 		{[]string{"ingest", "--listen", "127.0.0.1:0", "--playback-keys", "nocolon"}, "--playback-keys"},
