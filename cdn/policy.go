@@ -260,12 +260,12 @@ func decide(req *http.Request, status int, h http.Header, responseTime time.Time
 // stale-if-error answers with a stored response instead.
 func storableStatus(status int) bool {
 	switch status {
-	case http.StatusOK, http.StatusNonAuthoritativeInfo, http.StatusNoContent, http.StatusMultipleChoices,
-		http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect,
-		http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusGone, http.StatusRequestURITooLong:
+	case http.StatusPartialContent, http.StatusNotImplemented:
+		return false
+	case http.StatusFound, http.StatusTemporaryRedirect:
 		return true
 	}
-	return false
+	return heuristicStatus(status)
 }
 
 func varyStar(h http.Header) bool {
