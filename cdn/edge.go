@@ -544,7 +544,19 @@ func wholeAndUnconditional(r *http.Request) bool {
 // body in a single Write (http.ServeContent would copy it through a 32 KiB buffer, one syscall per
 // chunk).
 func (e *Edge) serveFull(w http.ResponseWriter, r *http.Request, ent *entry, label string, cs cacheStatus) result {
-	h := w.Header()
+	e.setFullHeader(w.Header(), ent, label, cs)
+	w.WriteHeader(http.StatusOK)
+	res := result{status: http.StatusOK, label: label}
+	if r.Method != http.MethodHead {
+		n, _ := w.Write(ent.body)
+		res.bytes = int64(n)
+	}
+	return res
+}
+
+// setFullHeader puts on h the header of ent served whole: its prepared fields and this response's
+// Age, X-Cache and Cache-Status.
+func (e *Edge) setFullHeader(h http.Header, ent *entry, label string, cs cacheStatus) {
 	for k, vs := range ent.full {
 		h[k] = vs
 	}
@@ -555,13 +567,6 @@ func (e *Edge) serveFull(w http.ResponseWriter, r *http.Request, ent *entry, lab
 	h["X-Cache"] = []string{label}
 	// Appended after the upstream's members (RFC 9211 §2); the shared slice has no spare capacity.
 	h["Cache-Status"] = append(ent.full["Cache-Status"], cs.member(ent.lifetime-age))
-	w.WriteHeader(http.StatusOK)
-	res := result{status: http.StatusOK, label: label}
-	if r.Method != http.MethodHead {
-		n, _ := w.Write(ent.body)
-		res.bytes = int64(n)
-	}
-	return res
 }
 
 func bodyAllowed(status int) bool {

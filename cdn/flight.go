@@ -3,7 +3,6 @@ package cdn
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -265,23 +264,13 @@ func (e *Edge) follow(w http.ResponseWriter, r *http.Request, f *flight, fwd str
 // out, the result asks for the connection to be aborted, so that the client sees a truncated
 // response rather than a short one that looks complete.
 func (e *Edge) stream(w http.ResponseWriter, r *http.Request, f *flight, head *fillHead, cs cacheStatus) result {
+	// The header a hit on the finished entry will have, with the length the upstream announced (meta
+	// has no body yet).
 	h := w.Header()
-	for k, vs := range head.meta.header {
-		h[k] = slices.Clone(vs) // the entry's slices are shared; Add below must not touch them
-	}
-	if _, ok := head.meta.header["Content-Type"]; !ok {
-		h["Content-Type"] = nil // an upstream that sent none gets none sniffed
-	}
-	age := head.meta.age(e.now())
-	if age > 0 {
-		h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
-	}
-	h.Add("Via", via)
-	h.Set("X-Cache", cacheMiss)
-	h.Add("Cache-Status", cs.member(head.meta.lifetime-age))
-	h.Set("Content-Length", strconv.FormatInt(head.length, 10))
-	if head.meta.status == http.StatusOK {
-		h.Set("Accept-Ranges", "bytes") // as a hit on the entry will say
+	e.setFullHeader(h, head.meta, cacheMiss, cs)
+	h["Content-Length"] = []string{strconv.FormatInt(head.length, 10)}
+	if head.meta.status != http.StatusOK {
+		delete(h, "Accept-Ranges") // ranges are only served from a 200
 	}
 	w.WriteHeader(head.meta.status)
 	res := result{status: head.meta.status, label: cacheMiss}
