@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -339,6 +340,10 @@ func teachManage(t *testing.T, ctx context.Context, s *stack, token, clip, vtt s
 
 	clickButton(t, ctx, row, "Replace video")
 	waitText(t, ctx, "#mode-text", "New video for “Photosynthesis, revised”")
+	// With reduced motion the form is in place at once (a moving #start is what the click would miss).
+	if top := js(t, ctx, `String(Math.round(document.getElementById('upload').getBoundingClientRect().top))`); top != "0" {
+		t.Errorf("after Replace video the upload section's top is at %spx, want 0 (scrolled to at once)", top)
+	}
 	before := l.Version
 	err = chromedp.Do(ctx,
 		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{clip}),
@@ -489,6 +494,12 @@ func newTab(t *testing.T, browser string) (context.Context, func() string) {
 	var log bytes.Buffer
 	if err := chromedp.Do(ctx); err != nil { // start the browser so the console can be subscribed to
 		t.Fatalf("start Chromium: %v", err)
+	}
+	// The pages scroll smoothly to the form they open. A click sent while the page still moves lands
+	// where the button was, so the tab asks for reduced motion, as some readers' systems do.
+	reduced := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-reduced-motion", Value: "reduce"}}}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, reduced); err != nil {
+		t.Fatalf("emulate reduced motion: %v", err)
 	}
 	msgs := chromedp.Console(ctx)
 	go func() {

@@ -64,7 +64,11 @@ export function percent(part, whole) { return whole > 0 ? Math.floor(1000 * part
 
 export function enc(s) { return encodeURIComponent(s); }
 
-export function scrollTo(id) { $(id).scrollIntoView({ behavior: 'smooth', block: 'start' }); }
+// scrollTo brings section id to the top: smoothly, unless the reader asked the system for less motion.
+export function scrollTo(id) {
+  var still = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+  $(id).scrollIntoView({ behavior: still ? 'auto' : 'smooth', block: 'start' });
+}
 
 function ApiError(status, code, message) {
   this.status = status;
