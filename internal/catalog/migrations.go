@@ -99,6 +99,15 @@ func schemaMigrations() []migration {
 				`CREATE INDEX uploads_expiry ON uploads (state, expires_at)`,
 			},
 		},
+		{
+			version: 4,
+			name:    "teachers' schools",
+			statements: []string{
+				// The school a teacher teaches at; the region map says which region serves it, and
+				// the playback URLs of the teacher's lectures carry that region.
+				`ALTER TABLE teachers ADD COLUMN school TEXT NOT NULL DEFAULT ''`,
+			},
+		},
 	}
 }
 

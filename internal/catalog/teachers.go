@@ -15,9 +15,28 @@ import (
 // Teacher is someone who uploads lectures. They authenticate with a bearer token that is shown once, at
 // creation; the catalog keeps only its SHA-256.
 type Teacher struct {
-	ID        string
-	Name      string
+	ID   string
+	Name string
+	// School is the school the teacher teaches at, as the region map spells it (empty: none given).
+	// Students of a school are served by its region, so the playback URLs of the teacher's lectures
+	// name that region.
+	School    string
 	CreatedAt time.Time
+}
+
+// maxSchoolLen bounds a school's name or code.
+const maxSchoolLen = 200
+
+// cleanSchool trims school and checks it is a plausible name or code.
+func cleanSchool(school string) (string, error) {
+	school = strings.TrimSpace(school)
+	if len(school) > maxSchoolLen {
+		return "", fmt.Errorf("%w: school is longer than %d bytes", ErrInvalid, maxSchoolLen)
+	}
+	if strings.ContainsFunc(school, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return "", fmt.Errorf("%w: school contains control characters", ErrInvalid)
+	}
+	return school, nil
 }
 
 // Course groups a teacher's lectures. Titles are unique per teacher.
@@ -64,16 +83,26 @@ func fromMillis(ms int64) time.Time {
 // now is truncated to the stored precision so values returned by writes equal what reads return.
 func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
-// AddTeacher creates a teacher and returns their token. The token is not stored and cannot be shown again.
+// AddTeacher creates a teacher of no school and returns their token. The token is not stored and
+// cannot be shown again.
 func (c *Catalog) AddTeacher(ctx context.Context, name string) (Teacher, string, error) {
+	return c.AddSchoolTeacher(ctx, name, "")
+}
+
+// AddSchoolTeacher is AddTeacher for a teacher of school (see Teacher.School).
+func (c *Catalog) AddSchoolTeacher(ctx context.Context, name, school string) (Teacher, string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return Teacher{}, "", fmt.Errorf("%w: teacher name is empty", ErrInvalid)
 	}
-	t := Teacher{ID: newID(), Name: name, CreatedAt: now()}
+	school, err := cleanSchool(school)
+	if err != nil {
+		return Teacher{}, "", err
+	}
+	t := Teacher{ID: newID(), Name: name, School: school, CreatedAt: now()}
 	token := newToken()
-	_, err := c.b.db().exec(ctx, `INSERT INTO teachers (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)`,
-		t.ID, t.Name, hashToken(token), millis(t.CreatedAt))
+	_, err = c.b.db().exec(ctx, `INSERT INTO teachers (id, name, school, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		t.ID, t.Name, t.School, hashToken(token), millis(t.CreatedAt))
 	if err != nil {
 		return Teacher{}, "", fmt.Errorf("catalog: add teacher: %w", err)
 	}
@@ -87,8 +116,8 @@ func (c *Catalog) TeacherByToken(ctx context.Context, token string) (Teacher, er
 	}
 	var t Teacher
 	var created int64
-	err := c.b.db().queryRow(ctx, `SELECT id, name, created_at FROM teachers WHERE token_hash = $1`, hashToken(token)).
-		Scan(&t.ID, &t.Name, &created)
+	err := c.b.db().queryRow(ctx, `SELECT id, name, school, created_at FROM teachers WHERE token_hash = $1`, hashToken(token)).
+		Scan(&t.ID, &t.Name, &t.School, &created)
 	if err != nil {
 		return Teacher{}, fmt.Errorf("catalog: teacher token: %w", err)
 	}
@@ -100,12 +129,29 @@ func (c *Catalog) TeacherByToken(ctx context.Context, token string) (Teacher, er
 func (c *Catalog) GetTeacher(ctx context.Context, id string) (Teacher, error) {
 	t := Teacher{ID: id}
 	var created int64
-	err := c.b.db().queryRow(ctx, `SELECT name, created_at FROM teachers WHERE id = $1`, id).Scan(&t.Name, &created)
+	err := c.b.db().queryRow(ctx, `SELECT name, school, created_at FROM teachers WHERE id = $1`, id).Scan(&t.Name, &t.School, &created)
 	if err != nil {
 		return Teacher{}, fmt.Errorf("catalog: teacher %q: %w", id, err)
 	}
 	t.CreatedAt = fromMillis(created)
 	return t, nil
+}
+
+// SetTeacherSchool records the school teacher id teaches at ("": none). IsNotFound if there is no
+// such teacher, IsInvalid for a school name that is too long or holds control characters.
+func (c *Catalog) SetTeacherSchool(ctx context.Context, id, school string) error {
+	school, err := cleanSchool(school)
+	if err != nil {
+		return err
+	}
+	n, err := c.b.db().exec(ctx, `UPDATE teachers SET school = $2 WHERE id = $1`, id, school)
+	if err != nil {
+		return fmt.Errorf("catalog: set school of teacher %q: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("catalog: set school of teacher %q: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // EnsureCourse returns the teacher's course with this title, creating it if needed. Concurrent calls with

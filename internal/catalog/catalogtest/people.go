@@ -65,10 +65,38 @@ func testTeachers(t *testing.T, open func(*testing.T) string) {
 		t.Errorf("AddTeacher(blank) = %v, want invalid", err)
 	}
 
+	// Schools: given at creation or later, read back by both lookups, trimmed and checked.
+	kim, kimToken := must2(c.AddSchoolTeacher(ctx, "Mr. Kim", " Busan Haeundae Middle School "))(t)
+	if kim.School != "Busan Haeundae Middle School" {
+		t.Errorf("AddSchoolTeacher school = %q", kim.School)
+	}
+	if got := must(c.TeacherByToken(ctx, kimToken))(t); got != kim {
+		t.Errorf("TeacherByToken = %+v, want %+v", got, kim)
+	}
+	check(t, c.SetTeacherSchool(ctx, tr.ID, "7010057"))
+	if got := must(c.GetTeacher(ctx, tr.ID))(t); got.School != "7010057" || got.Name != tr.Name {
+		t.Errorf("after SetTeacherSchool: %+v", got)
+	}
+	check(t, c.SetTeacherSchool(ctx, tr.ID, ""))
+	if got := must(c.GetTeacher(ctx, tr.ID))(t); got.School != "" {
+		t.Errorf("after clearing the school: %q", got.School)
+	}
+	if err := c.SetTeacherSchool(ctx, "nosuchteacher00", "x"); !catalog.IsNotFound(err) {
+		t.Errorf("SetTeacherSchool(unknown) = %v, want not found", err)
+	}
+	for _, bad := range []string{strings.Repeat("s", 201), "line\nbreak"} {
+		if err := c.SetTeacherSchool(ctx, tr.ID, bad); !catalog.IsInvalid(err) {
+			t.Errorf("SetTeacherSchool(%.20q) = %v, want invalid", bad, err)
+		}
+		if _, _, err := c.AddSchoolTeacher(ctx, "X", bad); !catalog.IsInvalid(err) {
+			t.Errorf("AddSchoolTeacher(%.20q) = %v, want invalid", bad, err)
+		}
+	}
+
 	// Only the hash is stored: no column of the teachers table holds the token.
 	rows := must(catalog.QueryStringsForTesting(ctx, c, `SELECT id || '|' || name || '|' || token_hash FROM teachers`))(t)
-	if len(rows) != 2 {
-		t.Fatalf("teachers table has %d rows, want 2", len(rows))
+	if len(rows) != 3 {
+		t.Fatalf("teachers table has %d rows, want 3", len(rows))
 	}
 	sum := sha256.Sum256([]byte(token))
 	wantHash := hex.EncodeToString(sum[:])
