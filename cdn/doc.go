@@ -345,7 +345,8 @@
 //	        {"url": "http://10.1.0.4:8082", "drain": true}
 //	      ],
 //	      "prefixes": ["10.1.0.0/16", "2001:db8:1::/48"],
-//	      "neighbours": ["gyeonggi-elementary-1", "incheon-chungbuk"]
+//	      "neighbours": ["gyeonggi-elementary-1", "incheon-chungbuk"],
+//	      "schools": ["Seoul Dongil Middle School", "7010057"]
 //	    },
 //	    "busan-ulsan": {"edges": [], "neighbours": ["gyeongnam"]}
 //	  }
@@ -355,8 +356,11 @@
 // URL (http or https, no query), a weight (its share of the region's capacity, above 0, default 1)
 // and drain (default false). prefixes are the client networks the region serves, in CIDR notation
 // without host bits; neighbours are the regions that serve its students when it cannot, nearest
-// first; default is the region of clients in no region's networks. Edges and prefixes are optional,
-// so a region can be declared before it has any. Any object may carry a "comment" string.
+// first; default is the region of clients in no region's networks. schools are the schools the
+// region serves, spelled as teachers are registered with them (`lectern teacher add NAME --school
+// SCHOOL`): ingest, given the same file, puts the region of a lecture's teacher's school in the
+// lecture's playback tokens, and the router takes a token's region before the client's network.
+// Edges, prefixes and schools are optional, so a region can be declared before it has any. Any object may carry a "comment" string.
 //
 // The file is checked whole and refused whole, with every fault listed by the path of the value
 // at fault and what to write instead (regions.seoul.edges[1].weight: 0: a weight ... must be above
@@ -364,7 +368,8 @@
 // unknown or repeated field, a wrong type, a missing url or default, a region name that is not a
 // DNS label, an edge listed twice (in one region or two; spellings that differ only in case, a
 // default port or a trailing slash count as one), a weight not above 0, a prefix that is not CIDR,
-// has host bits set or is in two regions, a neighbour that is not a region or is the region itself.
+// has host bits set or is in two regions, a school that is empty, has spaces around it or is in
+// two regions, a neighbour that is not a region or is the region itself.
 // Overlapping prefixes of different lengths are allowed, for the router to resolve by longest match.
 // A followed file is re-read every second and compared by content (a Kubernetes ConfigMap update
 // swaps a symlink, which a watch on the old file would miss); an edit that still does not parse at

@@ -23,7 +23,8 @@ type RegionMap struct {
 	// Regions in the order of the file.
 	Regions []Region
 
-	sum [sha256.Size]byte // of the file's bytes, so that a watcher sees which edits are new
+	schools map[string]string // school -> region name
+	sum     [sha256.Size]byte // of the file's bytes, so that a watcher sees which edits are new
 }
 
 // Region is one region of a RegionMap.
@@ -35,6 +36,10 @@ type Region struct {
 	Prefixes []netip.Prefix
 	// Neighbours are the regions that serve this one's clients when it cannot, nearest first.
 	Neighbours []string
+	// Schools are the schools whose students the region serves, as teachers' schools are spelled
+	// in the catalog (`lectern teacher add NAME --school SCHOOL`). Ingest puts the region of a
+	// lecture's school in its playback tokens, and the router reads it from there first.
+	Schools []string
 }
 
 // RegionEdge is one edge of a Region.
@@ -101,6 +106,12 @@ func (m *RegionMap) Region(name string) *Region {
 	return nil
 }
 
+// SchoolRegion returns the name of the region that serves school's students, or "" when no region
+// lists it.
+func (m *RegionMap) SchoolRegion(school string) string {
+	return m.schools[school]
+}
+
 // Names returns the regions' names in the file's order.
 func (m *RegionMap) Names() []string {
 	out := make([]string, len(m.Regions))
@@ -159,8 +170,8 @@ func ParseRegionMap(data []byte) (*RegionMap, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &regionParser{edgeAt: map[string]string{}, prefixAt: map[netip.Prefix]string{}}
-	m := &RegionMap{sum: sha256.Sum256(data)}
+	p := &regionParser{edgeAt: map[string]string{}, prefixAt: map[netip.Prefix]string{}, schoolAt: map[string]string{}}
+	m := &RegionMap{sum: sha256.Sum256(data), schools: map[string]string{}}
 	top := p.object("", tree, `{"default": "seoul", "regions": {"seoul": {...}, ...}}`, "default", "regions")
 	if top == nil {
 		return nil, p.err()
@@ -174,7 +185,11 @@ func ParseRegionMap(data []byte) (*RegionMap, error) {
 			p.add("regions", "no regions: give at least one")
 		}
 		for _, name := range obj.keys {
-			m.Regions = append(m.Regions, p.region(joinKey("regions", name), name, obj.vals[name]))
+			r := p.region(joinKey("regions", name), name, obj.vals[name])
+			for _, school := range r.Schools {
+				m.schools[school] = r.Name
+			}
+			m.Regions = append(m.Regions, r)
 		}
 	}
 	names := m.Names()
@@ -204,6 +219,7 @@ type regionParser struct {
 	problems
 	edgeAt     map[string]string       // canonical edge URL: where it is first listed
 	prefixAt   map[netip.Prefix]string // prefix: where it is first listed
+	schoolAt   map[string]string       // school: where it is first listed
 	neighbours []neighbourRef          // checked once every region's name is known
 }
 
@@ -215,9 +231,16 @@ func (p *regionParser) region(path, name string, v any) Region {
 		p.add(path, "a region name is lowercase letters, digits and inner hyphens, at most 63, like \"busan-ulsan\"")
 	}
 	obj := p.object(path, v, `{"edges": [{"url": "http://10.1.0.2:8082"}], "prefixes": ["10.1.0.0/16"], "neighbours": ["busan-ulsan"]}`,
-		"edges", "prefixes", "neighbours")
+		"edges", "prefixes", "neighbours", "schools")
 	if obj == nil {
 		return r
+	}
+	if v, ok := obj.vals["schools"]; ok {
+		for i, sv := range p.list(path+".schools", v) {
+			if school, ok := p.school(fmt.Sprintf("%s.schools[%d]", path, i), sv); ok {
+				r.Schools = append(r.Schools, school)
+			}
+		}
 	}
 	if v, ok := obj.vals["edges"]; ok {
 		for i, ev := range p.list(path+".edges", v) {
@@ -291,6 +314,35 @@ func (p *regionParser) edge(path string, v any) (RegionEdge, bool) {
 		}
 	}
 	return e, ok
+}
+
+// school checks one of a region's schools: spelled as the catalog keeps it (trimmed, at most 200
+// bytes, no control characters) and listed once in the whole file.
+func (p *regionParser) school(path string, v any) (string, bool) {
+	s, ok := p.str(path, v)
+	if !ok {
+		return "", false
+	}
+	switch {
+	case strings.TrimSpace(s) == "":
+		p.add(path, "an empty school: give the school's name or code as teachers are registered with it")
+		return "", false
+	case strings.TrimSpace(s) != s:
+		p.add(path, "%q has spaces around it; the catalog keeps schools trimmed: write %q", s, strings.TrimSpace(s))
+		return "", false
+	case len(s) > 200:
+		p.add(path, "a school longer than 200 bytes; the catalog keeps no longer ones")
+		return "", false
+	case strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		p.add(path, "%q contains control characters", s)
+		return "", false
+	}
+	if prev, dup := p.schoolAt[s]; dup {
+		p.add(path, "%q is already listed at %s: a school belongs to one region", s, prev)
+		return "", false
+	}
+	p.schoolAt[s] = path
+	return s, true
 }
 
 func (p *regionParser) prefix(path string, v any) (netip.Prefix, bool) {

@@ -20,9 +20,10 @@ const goodRegionMap = `{
         {"url": "https://edge-3.seoul.example", "drain": true}
       ],
       "prefixes": ["10.1.0.0/16", "2001:db8:1::/48"],
-      "neighbours": ["busan-ulsan"]
+      "neighbours": ["busan-ulsan"],
+      "schools": ["Seoul Gyeonggi High School", "7010057"]
     },
-    "busan-ulsan": {"edges": [{"url": "http://10.2.0.2:8082/cdn", "drain": false}]}
+    "busan-ulsan": {"edges": [{"url": "http://10.2.0.2:8082/cdn", "drain": false}], "schools": ["Busan Haeundae Middle School"]}
   }
 }`
 
@@ -36,14 +37,20 @@ func TestParseRegionMap(t *testing.T) {
 			Edges: []RegionEdge{{URL: "http://10.1.0.2:8082", Weight: 1}, {URL: "http://10.1.0.3:8082", Weight: 2.5},
 				{URL: "https://edge-3.seoul.example", Weight: 1, Drain: true}},
 			Prefixes:   []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("2001:db8:1::/48")},
-			Neighbours: []string{"busan-ulsan"}},
-		{Name: "busan-ulsan", Edges: []RegionEdge{{URL: "http://10.2.0.2:8082/cdn", Weight: 1}}},
+			Neighbours: []string{"busan-ulsan"}, Schools: []string{"Seoul Gyeonggi High School", "7010057"}},
+		{Name: "busan-ulsan", Edges: []RegionEdge{{URL: "http://10.2.0.2:8082/cdn", Weight: 1}}, Schools: []string{"Busan Haeundae Middle School"}},
 	}
 	if m.Default != "seoul" || !reflect.DeepEqual(m.Regions, want) {
 		t.Errorf("got default %q, regions\n%+v\nwant\n%+v", m.Default, m.Regions, want)
 	}
 	if r := m.Region("busan-ulsan"); r == nil || r.Name != "busan-ulsan" {
 		t.Errorf("Region(busan-ulsan) = %v", r)
+	}
+	for school, want := range map[string]string{"7010057": "seoul", "Busan Haeundae Middle School": "busan-ulsan",
+		"busan haeundae middle school": "", "": "", "Daegu Science High School": ""} {
+		if got := m.SchoolRegion(school); got != want {
+			t.Errorf("SchoolRegion(%q) = %q, want %q", school, got, want)
+		}
 	}
 	if r := m.Region("daegu-gangwon"); r != nil {
 		t.Errorf("Region of a region not in the file = %v, want nil", r)
@@ -102,7 +109,7 @@ func TestParseRegionMapErrors(t *testing.T) {
 			[]string{`regions["Seoul City"]: a region name is lowercase letters, digits and inner hyphens`, `regions.-x: a region name`}},
 		{"region not an object", `{"default": "seoul", "regions": {"seoul": ["http://a:1"]}}`, []string{`regions.seoul: want an object like {"edges"`, "got a list"}},
 		{"unknown region field", `{"default": "seoul", "regions": {"seoul": {"neighbors": ["x"]}}}`,
-			[]string{`regions.seoul: unknown field "neighbors" (the fields are edges, prefixes, neighbours and comment)`}},
+			[]string{`regions.seoul: unknown field "neighbors" (the fields are edges, prefixes, neighbours, schools and comment)`}},
 		{"edges not a list", `{"default": "seoul", "regions": {"seoul": {"edges": {"url": "http://a:1"}}}}`, []string{"regions.seoul.edges: want a list [...], got an object"}},
 		{"edge a string", `{"default": "seoul", "regions": {"seoul": {"edges": ["http://a:1"]}}}`,
 			[]string{`regions.seoul.edges[0]: want an object like {"url": "http://10.1.0.2:8082", "weight": 1}, got the string "http://a:1"`}},
@@ -145,6 +152,14 @@ func TestParseRegionMapErrors(t *testing.T) {
 			[]string{`regions.seoul.neighbours[0]: "busan" is not a region of this file (its regions are "seoul", "busan-ulsan")`,
 				`neighbours[1]: "seoul" is this region itself`, `neighbours[3]: "busan-ulsan" is named twice`,
 				"neighbours[4]: want a string, got the number 3"}},
+		{"bad schools", `{"default": "seoul", "regions": {"seoul": {"schools": ["", " Seoul High ", 7010057, "a\u0007b", "` + strings.Repeat("x", 201) + `"]}}}`,
+			[]string{`regions.seoul.schools[0]: an empty school`,
+				`schools[1]: " Seoul High " has spaces around it; the catalog keeps schools trimmed: write "Seoul High"`,
+				"schools[2]: want a string, got the number 7010057", `schools[3]: "a\ab" contains control characters`,
+				"schools[4]: a school longer than 200 bytes"}},
+		{"schools not a list", `{"default": "seoul", "regions": {"seoul": {"schools": "Seoul High"}}}`, []string{"regions.seoul.schools: want a list"}},
+		{"school in two regions", `{"default": "seoul", "regions": {"seoul": {"schools": ["Seoul High"]}, "busan-ulsan": {"schools": ["Busan High", "Seoul High"]}}}`,
+			[]string{`regions.busan-ulsan.schools[1]: "Seoul High" is already listed at regions.seoul.schools[0]: a school belongs to one region`}},
 		{"too deep", `{"default": "seoul", "regions": {"seoul": {"comment": ` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}}`,
 			[]string{"nested more than 32 levels deep"}},
 	} {

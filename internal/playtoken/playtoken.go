@@ -19,7 +19,8 @@
 //	MAC: HMAC-SHA256 over a context string and all the bytes above, truncated to 16 bytes (128 bits)
 //
 // The MAC covers the lecture id and the expiry, so a token opens one lecture until a time. The
-// region is carried for the router and edges of later versions; Verify does not judge it.
+// region is the student's region, from the school of the lecture's teacher: the router sends the
+// student to that region's edges (cdn.Router); Verify does not judge it.
 //
 // # Keys and rotation
 //
