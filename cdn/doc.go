@@ -385,8 +385,9 @@
 // multivariant playlist through the router; the playlist's relative URIs then resolve on the edge.
 //
 // The student's region is, in order: the region claim of the playback token (verified with
-// RouterConfig.PlaybackKeys; whoever mints the token sets it from the student's school, which ingest
-// does not do yet: its tokens carry no region), when it names a region of the map; the region whose prefixes hold the client's address, longest prefix first; the map's default.
+// RouterConfig.PlaybackKeys; ingest, given the same map, sets it to the region whose "schools" list
+// the school of the lecture's teacher), when it names a region of the map; the region whose
+// prefixes hold the client's address, longest prefix first; the map's default.
 // The client's address is the connection's peer, or, from a proxy in RouterConfig.TrustForwardedFor,
 // the rightmost X-Forwarded-For address that is not a trusted proxy. Without playback keys tokens are
 // not read. A token that does not verify is 403 (one answer for every reason, as on the edge); a path

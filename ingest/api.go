@@ -170,7 +170,7 @@ func (s *Service) listLectures(c *gin.Context) {
 	}
 	out := make([]lectureJSON, 0, len(ls))
 	for _, l := range ls {
-		out = append(out, s.toJSON(l))
+		out = append(out, s.toJSON(c.Request.Context(), l))
 	}
 	resp := gin.H{"lectures": out}
 	if len(ls) == limit {
@@ -254,5 +254,5 @@ func (s *Service) createLecture(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/api/v1/lectures/"+l.ID)
-	c.JSON(201, s.toJSON(l))
+	c.JSON(201, s.toJSON(c.Request.Context(), l))
 }

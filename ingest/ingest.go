@@ -58,6 +58,10 @@ type Config struct {
 	PlaybackKeys playtoken.Keys
 	// PlaybackTTL is how long a minted playback URL works (default 6h: a school day).
 	PlaybackTTL time.Duration
+	// SchoolRegion names the region that serves a school's students ("" for none), for the region
+	// claim of signed playback URLs: a lecture's URLs name the region of its teacher's school, and
+	// the router sends the student there. nil: tokens carry no region.
+	SchoolRegion func(school string) string
 	// AssetsDir is the node_modules of `make web` (hls.min.js and tus.min.js are found in their packages' dist
 	// folders) or a directory holding both files (default internal/web/node_modules).
 	AssetsDir string
@@ -95,6 +99,7 @@ type Service struct {
 	stats         Stats
 	uploadSeconds prometheus.Histogram
 	tus           *tus
+	schools       schools
 }
 
 // Stats are plain counters; Collector exports them.

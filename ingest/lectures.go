@@ -342,7 +342,7 @@ type uploadJSON struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-func (s *Service) toJSON(l catalog.Lecture) lectureJSON {
+func (s *Service) toJSON(ctx context.Context, l catalog.Lecture) lectureJSON {
 	j := lectureJSON{
 		ID: l.ID, Title: l.Title, Description: l.Description, CourseID: l.CourseID, Status: l.Status,
 		Progress: l.Progress, ETASeconds: l.ETASeconds, Error: l.ErrorReason, Version: l.Version,
@@ -355,7 +355,7 @@ func (s *Service) toJSON(l catalog.Lecture) lectureJSON {
 		j.Renditions = []catalog.Rendition{}
 	}
 	if l.Version > 0 {
-		base, expires := s.playbackPrefix(l)
+		base, expires := s.playbackPrefix(ctx, l)
 		j.PlaybackURL = base + "master.m3u8"
 		if !expires.IsZero() {
 			j.PlaybackExpires = &expires
@@ -373,7 +373,7 @@ func (s *Service) toJSON(l catalog.Lecture) lectureJSON {
 // detailJSON is toJSON plus the lecture's unfinished upload, read from the tus store (one lecture at
 // a time: it costs a store lookup).
 func (s *Service) detailJSON(ctx context.Context, l catalog.Lecture) lectureJSON {
-	j := s.toJSON(l)
+	j := s.toJSON(ctx, l)
 	ups, err := s.cfg.Catalog.ListUploads(ctx, l.ID)
 	if err != nil || len(ups) == 0 {
 		return j
@@ -389,13 +389,14 @@ func (s *Service) detailJSON(ctx context.Context, l catalog.Lecture) lectureJSON
 
 // playbackPrefix is the directory of the published version's master playlist, ending in "/":
 // /hls/{id}/v{n}/, or with signing keys /s/{token}/hls/{id}/v{n}/ and the token's expiry. Versioned,
-// so every cache may keep what is under it for a year.
-func (s *Service) playbackPrefix(l catalog.Lecture) (string, time.Time) {
+// so every cache may keep what is under it for a year. The token's region is that of the teacher's
+// school (Config.SchoolRegion).
+func (s *Service) playbackPrefix(ctx context.Context, l catalog.Lecture) (string, time.Time) {
 	path := "/hls/" + l.ID + "/v" + strconv.Itoa(l.Version) + "/"
 	if len(s.cfg.PlaybackKeys) == 0 {
 		return s.cfg.PlaybackBase + path, time.Time{}
 	}
 	// Whole minutes: URLs minted in the same minute are the same URL, so browsers cache them.
 	expires := time.Now().Add(s.cfg.PlaybackTTL).Truncate(time.Minute).UTC()
-	return s.cfg.PlaybackBase + "/s/" + playtoken.Mint(s.cfg.PlaybackKeys, l.ID, expires, "") + path, expires
+	return s.cfg.PlaybackBase + "/s/" + playtoken.Mint(s.cfg.PlaybackKeys, l.ID, expires, s.playbackRegion(ctx, l.TeacherID)) + path, expires
 }

@@ -102,7 +102,7 @@ func (s *Service) listPage(c *gin.Context, course catalog.Course) {
 	for _, l := range ls {
 		card := lectureCard{ID: l.ID, Title: l.Title, Duration: l.DurationSeconds, Chapters: l.Assets.ChapterCount}
 		if l.Assets.Poster != "" {
-			base, _ := s.playbackPrefix(l)
+			base, _ := s.playbackPrefix(ctx, l)
 			card.Poster = base + l.Assets.Poster
 		}
 		if course.ID == "" && l.CourseID != "" {
@@ -142,7 +142,7 @@ func (s *Service) watchPage(c *gin.Context) {
 		s.render(c, 200, "message.html", gin.H{"Title": l.Title, "Message": msg, "Refresh": l.Status != catalog.StatusFailed})
 		return
 	}
-	base, _ := s.playbackPrefix(l)
+	base, _ := s.playbackPrefix(c.Request.Context(), l)
 	data := gin.H{"Lecture": l, "Src": base + "master.m3u8"}
 	if l.Assets.Poster != "" {
 		data["Poster"] = base + l.Assets.Poster

@@ -6,7 +6,9 @@
 //	lectern origin           HLS objects from object storage
 //	lectern edge             caching proxy in front of an origin (or another edge)
 //	lectern router           sends each student to a healthy edge of their region (302 to the edge)
-//	lectern teacher add NAME create a teacher and print their API token (teacher revoke ID: token stops working)
+//	lectern teacher add NAME create a teacher and print their API token; --school SCHOOL names the school whose
+//	                         region (in the region map) serves their students (teacher school ID SCHOOL changes it;
+//	                         teacher revoke ID: the token stops working)
 //	lectern upload FILE      resumable upload of a lecture to any Lectern server (--wait follows the transcode)
 //	lectern transcode IN OUT the worker's pipeline on a local file; prints the ladder it chose
 //	lectern retranscode ID   queue v{n+1} of a lecture from its stored source (new ladder or profile)
@@ -42,7 +44,7 @@ func commands() []command {
 		{"origin", "serve HLS objects from object storage", runOrigin},
 		{"edge", "caching proxy in front of an origin", runEdge},
 		{"router", "send each student to a healthy edge of their region (302)", runRouter},
-		{"teacher", "manage teachers: teacher add NAME", runTeacher},
+		{"teacher", "manage teachers: teacher add NAME [--school SCHOOL], teacher school ID SCHOOL, teacher revoke ID", runTeacher},
 		{"transcode", "one-shot: transcode INPUT into an HLS tree in OUTDIR and print the ladder", runTranscode},
 		{"retranscode", "queue a new version of lectures from their stored sources (new ladder or profile)", runRetranscode},
 		{"upload", "send a lecture video to a server (resumable; --wait follows the transcode)", runUpload},

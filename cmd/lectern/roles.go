@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/lectern/lectern/cdn"
@@ -41,11 +42,16 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	pbf.register(fs, true)
 	var pf purgeFlags
 	pf.register(fs, true)
+	regions := fs.String("regions", "", "region map file shared with the router and edges: the region whose \"schools\" list a lecture's teacher's school goes into its signed playback URLs, for the router; followed as it is edited. Needs --playback-keys. Empty: URLs carry no region")
 	log, err := parseRole(fs, args, logLevel, stderr)
 	if err != nil {
 		return err
 	}
 	playbackKeys, err := pbf.parse()
+	if err != nil {
+		return err
+	}
+	schoolRegion, err := followSchools(ctx, *regions, len(playbackKeys) > 0, log)
 	if err != nil {
 		return err
 	}
@@ -91,7 +97,7 @@ func runIngest(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ing, err := ingest.New(ingest.Config{Catalog: cat, Store: store, FFprobe: *ffprobe, TempDir: *tmp,
 		MaxUploadBytes: int64(maxUpload), PlaybackBase: *playback, AssetsDir: *assets, Logger: log,
 		UploadDir: uf.dir, UploadTTL: uf.ttl, MaxDuration: uf.maxDuration, Locks: locks,
-		PlaybackKeys: playbackKeys, PlaybackTTL: pbf.ttl, Purger: purger})
+		PlaybackKeys: playbackKeys, PlaybackTTL: pbf.ttl, Purger: purger, SchoolRegion: schoolRegion})
 	if err != nil {
 		return err
 	}
@@ -320,35 +326,56 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return serveUntilDone(ctx, log, defaultGrace, newServer("edge", ln, mux, log))
 }
 
+const teacherUsage = `usage: lectern teacher add NAME [--school SCHOOL] [--db URL]
+       lectern teacher school ID SCHOOL [--db URL]   (the school whose region serves the teacher's students; "" for none)
+       lectern teacher revoke ID [--db URL]          (the token stops working; lectures stay)`
+
 func runTeacher(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "add" && args[0] != "revoke") {
-		fmt.Fprintln(stderr, "usage: lectern teacher add NAME [--db URL]\n       lectern teacher revoke ID [--db URL]   (the token stops working; lectures stay)")
+	if len(args) == 0 || (args[0] != "add" && args[0] != "revoke" && args[0] != "school") {
+		fmt.Fprintln(stderr, teacherUsage)
 		return errUsage
 	}
 	verb := args[0]
-	fs := newFlags("teacher "+verb, "teacher "+verb+" NAME|ID [--db URL]", stderr)
+	fs := newFlags("teacher "+verb, strings.SplitN(strings.TrimPrefix(teacherUsage, "usage: lectern "), "\n", 2)[0], stderr)
 	db := fs.String("db", "sqlite://./data/lectern.db", "catalog database URL")
-	// Accept the name before or after the flags.
+	var school *string
+	if verb == "add" {
+		school = fs.String("school", "", "the school the teacher teaches at, spelled as the region map's \"schools\" list it")
+	}
+	// Accept the positional arguments before or after the flags.
 	rest := args[1:]
-	var name string
-	if len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
-		name, rest = rest[0], rest[1:]
+	var pos []string
+	for len(rest) > 0 && (rest[0] == "" || rest[0][0] != '-') && len(pos) < 2 {
+		pos, rest = append(pos, rest[0]), rest[1:]
 	}
 	if err := parse(fs, rest); err != nil {
 		return usageErr(err)
 	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
+	pos = append(pos, fs.Args()...)
+	want := 1
+	if verb == "school" {
+		want = 2
 	}
-	if name == "" {
-		fs.Usage()
+	if len(pos) != want || pos[0] == "" {
+		fmt.Fprintln(stderr, teacherUsage)
 		return errUsage
 	}
+	name := pos[0]
 	cat, err := openCatalog(ctx, *db, catalog.Options{})
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
+	if verb == "school" {
+		if err := cat.SetTeacherSchool(ctx, name, pos[1]); err != nil {
+			if catalog.IsNotFound(err) {
+				return fmt.Errorf("no teacher with id %q", name)
+			}
+			return err
+		}
+		fmt.Fprintf(stderr, "teacher %s: school %q; new playback URLs of their lectures name its region within a minute\n", name, strings.TrimSpace(pos[1]))
+		return nil
+	}
 	if verb == "revoke" {
 		if err := cat.RevokeTeacher(ctx, name); err != nil {
 			if catalog.IsNotFound(err) {
@@ -359,11 +386,15 @@ func runTeacher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stderr, "teacher %s revoked: their token no longer works; their lectures stay published\n", name)
 		return nil
 	}
-	t, token, err := cat.AddTeacher(ctx, name)
+	t, token, err := cat.AddSchoolTeacher(ctx, name, *school)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "teacher %q created (id %s); the token is shown once, keep it:\n", t.Name, t.ID)
+	at := ""
+	if t.School != "" {
+		at = fmt.Sprintf(" at %q", t.School)
+	}
+	fmt.Fprintf(stderr, "teacher %q%s created (id %s); the token is shown once, keep it:\n", t.Name, at, t.ID)
 	fmt.Fprintln(stdout, token)
 	return nil
 }

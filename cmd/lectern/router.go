@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lectern/lectern/cdn"
@@ -92,4 +94,27 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// followSchools reads the region map at path for ingest, and follows its edits: the function returned
+// names the region that serves a school (nil when path is empty). signed says whether ingest signs
+// playback URLs, the only place the region can travel.
+func followSchools(ctx context.Context, path string, signed bool, log *slog.Logger) (func(string) string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if !signed {
+		return nil, fmt.Errorf("--regions %s: the student's region travels in signed playback URLs: give --playback-keys too", path)
+	}
+	m, err := cdn.LoadRegionMap(path)
+	if err != nil {
+		return nil, fmt.Errorf("--regions: %w", err)
+	}
+	var cur atomic.Pointer[cdn.RegionMap]
+	cur.Store(m)
+	go cdn.WatchRegionMap(ctx, path, m, time.Second, log, nil, func(m *cdn.RegionMap) error {
+		cur.Store(m)
+		return nil
+	})
+	return func(school string) string { return cur.Load().SchoolRegion(school) }, nil
 }
