@@ -401,7 +401,9 @@
 // (1 minute), so the count weighs the sessions of the last minutes; an edge may hold
 // ceil(LoadFactor x (the region's sessions + 1) x its weight / the region's weights) with LoadFactor
 // 1.25, and a student who would pass that goes to the next edge of the lecture's ranking (a spill).
-// A student is counted once per request to the router, which a player makes once per playback start.
+// A student is counted once per playlist (.m3u8) asked of the router, which a player does once per
+// playback start (and again after a failure); other objects asked of it, the course page's posters
+// or the player's chapters and captions, are routed the same way without counting as a session.
 //
 // Edges that drain get no students. Every RouterConfig.ProbeInterval (2 s) each edge's /readyz is
 // asked (16 at a time, 1 s timeout); DownAfter (2) failures in a row, errors and timeouts alike, take

@@ -251,6 +251,12 @@ var ErrNoEdge = errors.New("cdn: no edge in service in the region or its neighbo
 // edge's URL not to choose (one the student just failed to reach). The chosen edge's session count
 // goes up by one.
 func (r *Router) Route(lecture, region string, addr netip.Addr, exclude string) (Decision, error) {
+	return r.route(lecture, region, addr, exclude, true)
+}
+
+// route is Route; session false leaves the session counts as they are (a poster or a chapter list
+// asked of the router is no student starting to watch).
+func (r *Router) route(lecture, region string, addr netip.Addr, exclude string, session bool) (Decision, error) {
 	t := r.table.Load()
 	ri, ok := t.byName[region]
 	switch {
@@ -293,7 +299,9 @@ func (r *Router) Route(lecture, region string, addr netip.Addr, exclude string) 
 	if spilled {
 		r.stats.Spills.Add(1)
 	}
-	st.sessions.Add(1)
+	if session {
+		st.sessions.Add(1)
+	}
 	st.decisions.Add(1)
 	d.Edge, d.Region, d.Spilled = st.url, t.regions[ri].name, spilled
 	return d, nil

@@ -286,3 +286,39 @@ func TestRouterBoundedLoad(t *testing.T) {
 		t.Errorf("after decay: %+v, want %s unspilled", d, first)
 	}
 }
+
+// Only playlists count as sessions for bounded load: the posters of a course page and the player's
+// chapter and caption files are routed the same way, and counted as decisions, but are no student
+// starting to watch.
+func TestRouterSessionsArePlaylists(t *testing.T) {
+	r, srv := newTestRouter(t, RouterConfig{Map: mustMap(t, twoRegions), TrustForwardedFor: loopback})
+	sessions := func() int64 {
+		var n int64
+		for _, e := range r.table.Load().byURL {
+			n += e.sessions.Load()
+		}
+		return n
+	}
+	for i, path := range []string{"/hls/lec1/v1/poster.jpg", "/hls/lec1/v1/chapters.vtt", "/hls/lec1/v1/subs/en.vtt", "/hls/lec1/v1/thumbs.jpg"} {
+		res, _ := ask(t, srv, "GET", path, "10.1.7.7")
+		if res.StatusCode != http.StatusFound || !strings.HasSuffix(res.Header.Get("Location"), path) {
+			t.Fatalf("%s: %d %q", path, res.StatusCode, res.Header.Get("Location"))
+		}
+		if n := sessions(); n != 0 {
+			t.Fatalf("after %d non-playlist requests: %d sessions, want 0", i+1, n)
+		}
+	}
+	for _, path := range []string{"/hls/lec1/v1/master.m3u8", "/hls/lec2/v3/720p/index.m3u8"} {
+		ask(t, srv, "GET", path, "10.1.7.7")
+	}
+	if n := sessions(); n != 2 {
+		t.Errorf("after 2 playlist requests: %d sessions, want 2", n)
+	}
+	var decisions int64
+	for _, e := range r.table.Load().byURL {
+		decisions += e.decisions.Load()
+	}
+	if decisions != 6 {
+		t.Errorf("%d decisions counted, want all 6", decisions)
+	}
+}

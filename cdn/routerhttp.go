@@ -75,7 +75,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !wantJSON {
 		wantJSON = strings.Contains(req.Header.Get("Accept"), "application/json")
 	}
-	d, err := r.Route(lecture, region, r.clientAddr(req), exclude)
+	// A playlist is a student starting (or resuming) playback, a session for bounded load; the course
+	// page's posters and the player's chapter and caption files are routed the same way but are not.
+	session := strings.HasSuffix(rest, ".m3u8")
+	d, err := r.route(lecture, region, r.clientAddr(req), exclude, session)
 	if err != nil {
 		h.Set("Retry-After", "5")
 		routerText(w, http.StatusServiceUnavailable, "no edge is in service for this region now; try again shortly\n")
