@@ -136,12 +136,12 @@ func (in Inputs) Validate() error {
 	}
 	check(in.AudioRate >= 0, "--audio must not be negative")
 	check(in.NIC > 0, "--nic: give the edge's link rate, e.g. 10Gb/s")
-	check(in.NICUsable > 0 && in.NICUsable <= 1, "--nic-usable %v: give the fraction of the link an edge can fill, e.g. 80%%", in.NICUsable)
+	check(in.NICUsable > 0 && in.NICUsable <= 1, "--nic-usable %s: give the fraction of the link an edge can fill, e.g. 80%%", Percent(in.NICUsable))
 	check(in.EdgeCores > 0, "--edge-cores %d: give at least 1 core", in.EdgeCores)
 	check(in.CoreRequests > 0, "--core-rps: give the cache hits per second one core serves (docs/benchmarks.md)")
-	check(in.HitRatio >= 0 && in.HitRatio < 1, "--hit-ratio %v: give a fraction below 100%%, e.g. 99%%", in.HitRatio)
+	check(in.HitRatio >= 0 && in.HitRatio < 1, "--hit-ratio %s: give a fraction below 100%%, e.g. 99%%", Percent(in.HitRatio))
 	check(in.SegmentSeconds > 0, "--segment: give the segment duration, e.g. 6s")
-	check(in.Headroom >= 0 && in.Headroom <= 10, "--headroom %v: give the spare capacity as a fraction, e.g. 25%%", in.Headroom)
+	check(in.Headroom >= 0 && in.Headroom <= 10, "--headroom %s: give the spare capacity as a fraction, e.g. 25%%", Percent(in.Headroom))
 	check(in.Edges >= 0, "--edges %d: give a fleet size, or 0 for none", in.Edges)
 	check(in.UploadHoursPerDay >= 0, "--upload-hours must not be negative")
 	check(in.RetentionDays >= 0, "--retention must not be negative")
@@ -238,6 +238,12 @@ func Compute(in Inputs) (Result, error) {
 			verdict = "NOT enough for " + Count(students*r.RequestsPerStudent) + "/s"
 		}
 		add("fleet requests", "edges × requests per edge / (1 + headroom) = "+Count(e)+" × "+Count(r.EdgeRequests)+"/s / "+Num(spare), Count(f.Requests)+"/s, "+verdict)
+		spareEdges := in.Edges - r.TotalEdges
+		verdict = Count(float64(spareEdges)) + " spare"
+		if spareEdges < 0 {
+			verdict = Count(float64(-spareEdges)) + " short"
+		}
+		add("fleet against the plan", "fleet − edges = "+Count(e)+" − "+Count(float64(r.TotalEdges)), verdict)
 		r.Fleet = f
 	}
 

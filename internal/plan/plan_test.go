@@ -134,6 +134,10 @@ func TestFleet(t *testing.T) {
 	if r.Fleet == nil || !near(r.Fleet.Egress, 8e9) || !near(r.Fleet.BitratePerStudent, 8e6) || !near(r.Fleet.Requests, 8000) || !r.Fleet.RequestsEnough {
 		t.Errorf("fleet = %+v", r.Fleet)
 	}
+	// The plan needs 1 edge here (1000 x 1 Mb/s on one 1 Gb/s edge, 1.25 rounds up to 2): 8 spare.
+	if !hasLine(r, "fleet against the plan", "8 spare") {
+		t.Errorf("fleet against the plan: %+v", r.Lines)
+	}
 	// 1 edge of 1 core at 100 hits/s cannot take 1000 students at 0.5 req/s.
 	in.Edges, in.CoreRequests, in.Headroom = 1, 100, 0
 	r, err = Compute(in)
@@ -142,6 +146,10 @@ func TestFleet(t *testing.T) {
 	}
 	if r.Fleet.RequestsEnough || !near(r.Fleet.Requests, 100) {
 		t.Errorf("fleet = %+v, want 100 req/s, not enough", r.Fleet)
+	}
+	// 500 req/s on 100 per edge needs 5 edges: the one edge is 4 short.
+	if !hasLine(r, "fleet against the plan", "4 short") {
+		t.Errorf("fleet against the plan: %+v", r.Lines)
 	}
 	if !hasLine(r, "fleet requests", "NOT enough") {
 		t.Errorf("the table does not say the fleet is short: %+v", r.Lines)
