@@ -117,6 +117,10 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if ml.Peak && !*asJSON {
 			fmt.Fprintln(stderr, "lectern plan: note: a variant has no AVERAGE-BANDWIDTH; its peak BANDWIDTH is used (an over-estimate)")
 		}
+		if ml.SeparateAudio && in.AudioRate == 0 && !*asJSON {
+			// The master does not say what the shared audio costs; without it storage counts it per rung.
+			fmt.Fprintln(stderr, "lectern plan: note: the rungs share an audio rendition; give --audio RATE (its bit rate) to store it once")
+		}
 	default:
 		return errors.New("no ladder: give --ladder NAME:RATE:SHARE,... or --master FILE --mix NAME:SHARE,...")
 	}

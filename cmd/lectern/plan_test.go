@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,6 +97,31 @@ func TestPlanCommand(t *testing.T) {
 		t.Errorf("%d table lines, %d in the JSON", n, len(p.Lines))
 	}
 
+}
+
+// TestPlanEnvironment: like every flag, --students can come from LECTERN_STUDENTS; the command line wins.
+func TestPlanEnvironment(t *testing.T) {
+	run := func(args ...string) planJSON {
+		t.Helper()
+		cmd := exec.Command(lecternBin, append([]string{"plan", "--json", "--ladder", "x:1Mb/s:100%"}, args...)...)
+		cmd.Env = append(os.Environ(), "LECTERN_STUDENTS=4000", "LECTERN_NIC=1Gb/s", "LECTERN_NIC_USABLE=100%")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("plan %v: %v", args, err)
+		}
+		var p planJSON
+		if err := json.Unmarshal(out, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// 4000 x 1 Mb/s on 1 Gb/s edges: 4, x 1.25 = 5; 2000 students: 2, x 1.25 = 2.5, so 3.
+	if p := run(); p.Edges != 5 {
+		t.Errorf("from the environment: %d edges, want 5", p.Edges)
+	}
+	if p := run("--students", "2000"); p.Edges != 3 {
+		t.Errorf("flag over environment: %d edges, want 3", p.Edges)
+	}
 }
 
 // TestPlanMasterURL: the rung rates come from a published master fetched over HTTP, the shares from --mix.
