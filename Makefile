@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
 ARGS    ?=
 
-.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin bench-edge bench-edge-memory bench-herd bench-router
+.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin bench-edge bench-edge-memory bench-herd bench-router bench-ttff
 
 ## run: install ffmpeg if missing, build, start `lectern serve` with a sample lecture, print the URLs
 run: deps-run web build
@@ -70,3 +70,7 @@ bench-herd:
 bench-router:
 	$(GO) test -run '^$$' -bench Router -cpu 1 -benchtime 2s -count 3 ./cdn/
 	bash bench/router-http.sh
+
+## bench-ttff: time to first frame in headless Chromium, cold edge vs warm vs nginx with a bare hls.js page (loopback, ~3 min); writes docs/benchmarks.md
+bench-ttff:
+	bash bench/ttff.sh --write
