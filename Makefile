@@ -71,6 +71,6 @@ bench-router:
 	$(GO) test -run '^$$' -bench Router -cpu 1 -benchtime 2s -count 3 ./cdn/
 	bash bench/router-http.sh
 
-## bench-ttff: time to first frame in headless Chromium, cold edge vs warm vs nginx with a bare hls.js page (loopback, ~3 min); writes docs/benchmarks.md
+## bench-ttff: time to first frame in headless Chromium, cold edge vs warm vs nginx with a bare hls.js page (loopback, ~1.5 min); writes docs/benchmarks.md
 bench-ttff:
 	bash bench/ttff.sh --write

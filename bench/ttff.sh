@@ -3,11 +3,11 @@
 # cache < 1 s, warm < 300 ms, median of 5), with nginx serving the same published HLS files to a bare
 # hls.js page as the anchor. Builds lectern and bench/ttff, makes a lecture with bench/gen-lecture.sh
 # (cached under $TMPDIR/lectern-bench, it is deterministic), then bench/ttff starts ingest, worker,
-# origin, one edge and the router as separate processes on 127.0.0.1:18300-18305 (nginx on 18305),
+# origin, one edge and the router as separate processes on 127.0.0.1:18300-18304 (nginx on 18305),
 # uploads and transcodes the lecture, and runs RUNS rounds of cold edge / warm edge / anchor, each in a
 # fresh Chromium with a fresh profile. Prints a Markdown section; with --write (or WRITE=1) it also
-# replaces the section "## Time to first frame" in docs/benchmarks.md. About 3-4 minutes (the transcode
-# is most of it); everything is killed on exit, and bench/ttff gives up after TIMEOUT.
+# replaces the section "## Time to first frame" in docs/benchmarks.md. About 1-2 minutes on 2 cores (the
+# transcode is half of it); everything is killed on exit, and bench/ttff gives up after TIMEOUT.
 #
 #   bench/ttff.sh [--write]
 # Environment: RUNS (5), SECS (60: the lecture's length), SIZE (1920x1080), TIMEOUT (20m), NGINX (1; 0

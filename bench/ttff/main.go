@@ -87,6 +87,9 @@ func main() {
 		}
 		cancel()
 		stopAll()
+		if !*keep && workDir != "" {
+			os.RemoveAll(workDir)
+		}
 		os.Exit(1)
 	}()
 	err := run(ctx)
@@ -112,6 +115,7 @@ type proc struct {
 var (
 	procsMu sync.Mutex
 	procs   []*proc
+	workDir string // removed at the end unless -keep
 )
 
 // start runs a process with its output in WORK/NAME.log, dying with this one (Pdeathsig), and waits up
@@ -226,6 +230,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	workDir = work
 	if *keep {
 		logf("work directory: %s", work)
 	} else {
@@ -745,7 +750,7 @@ func (r results) reading() string {
 		c, verdict(c, 1000), w, verdict(w, 300))
 	if len(r.anchor) > 0 {
 		a := med(r.anchor, tt)
-		fmt.Fprintf(&b, " nginx with a bare hls.js page took %.0f ms: Lectern warm is %+.0f ms from that floor, cold %+.0f ms.", a, w-a, c-a)
+		fmt.Fprintf(&b, " nginx with a bare hls.js page: %.0f ms; Lectern minus that: warm %+.0f ms, cold %+.0f ms.", a, w-a, c-a)
 	}
 	fmt.Fprintf(&b, " In stages (until hls.js asks for the multivariant playlist + until the first video and audio segments are in + from there to the first frame):"+
 		" cold %s, warm %s", stages(r.cold), stages(r.warm))
