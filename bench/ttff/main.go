@@ -309,7 +309,7 @@ func run(ctx context.Context) error {
 	}
 
 	watch := "http://" + s.ingest + "/watch/" + s.lec.ID
-	r := results{readyIn: readyIn}
+	r := results{readyIn: readyIn, loadBefore: loadAvg()}
 	logf("first view (edge and origin cold)")
 	if r.first, err = measure(ctx, work, watch); err != nil {
 		return fmt.Errorf("first view: %w", err)
@@ -622,6 +622,7 @@ func measure(parent context.Context, work, url string) (sample, error) {
 
 type results struct {
 	readyIn            time.Duration
+	loadBefore         string // /proc/loadavg before the first run
 	first              sample
 	cold, warm, anchor []sample
 }
@@ -674,14 +675,14 @@ func (r results) report(s *stack) string {
 			m(func(x sample) float64 { return x.Events.Metadata }), m(func(x sample) float64 { return x.Events.Data }), m(ttff))
 	}
 	fmt.Fprintf(&b, "%s\n\n", section)
-	fmt.Fprintf(&b, "%s, lectern `%s`, %s, hls.js %s, %s; %d cores (%s), %s; load average %s at the end of the run.\n",
+	fmt.Fprintf(&b, "%s, lectern `%s`, %s, hls.js %s, %s; %d cores (%s), %s; load average %s before the first run, %s after the last.\n",
 		time.Now().UTC().Format("2006-01-02"), orDash(*version), chromiumVersion(), hlsVersion(), nginxVersion(), runtime.NumCPU(),
-		cpuModel(), memTotal(), loadAvg())
+		cpuModel(), memTotal(), r.loadBefore, loadAvg())
 	fmt.Fprintf(&b, "Command: `%s` (or `make bench-ttff`).\n\n", *command)
 	fmt.Fprintf(&b, `Each role of lectern is its own process on 127.0.0.1: ingest (`+"`--playback-base`"+` the router, signed
 playback), worker, origin (file store), one edge (memory tier only, defaults otherwise) in a one-region map,
-and `+"`lectern router --regions`"+`. The lecture: %s, uploaded through the API and transcoded by the worker
-(ready %.0f s after the upload began). Each run starts a fresh headless Chromium with a fresh profile (no
+and `+"`lectern router --regions`"+`. The lecture: %s,
+uploaded through the API and transcoded by the worker (ready %.0f s after the upload began). Each run starts a fresh headless Chromium with a fresh profile (no
 browser cache), opens the student page `+"`/watch/{id}`"+` on ingest and presses play at DOMContentLoaded
 (muted); the figure is `+"`window.lecternPlayer.firstFrameMs()`"+`, performance.now() at the video's first
 'playing' event, i.e. ms since the navigation started. Cold: the edge process restarted just before (an
@@ -720,7 +721,8 @@ first picture is decoded) and 'playing' (the first frame):
 	if len(r.anchor) > 0 {
 		fmt.Fprintf(&b, ", `%s` (anchor)", r.anchor[0].SegName)
 	}
-	fmt.Fprintf(&b, "; the picture at the first frame was %dp (cold), %dp (warm).\n\n", r.cold[0].Height, r.warm[0].Height)
+	fmt.Fprintf(&b, "; the picture at the first frame was %dp (cold), %dp (warm). hls.js starts at the first\n"+
+		"level listed in the multivariant playlist unless told otherwise (its startLevel).\n\n", r.cold[0].Height, r.warm[0].Height)
 	b.WriteString(r.reading())
 	return b.String()
 }
@@ -803,7 +805,7 @@ func clipNote() string {
 	}
 	var d float64
 	fmt.Sscan(p.Format.Duration, &d)
-	return fmt.Sprintf("%.0f s of %s%s from `bench/gen-lecture.sh` (slides, a camera inset, speech)", d, size, audio)
+	return fmt.Sprintf("%.0f s of %s%s from `bench/gen-lecture.sh`\n(slides, a camera inset, speech)", d, size, audio)
 }
 
 func chromiumVersion() string {
