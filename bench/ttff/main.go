@@ -681,8 +681,8 @@ func (r results) report(s *stack) string {
 	fmt.Fprintf(&b, "Command: `%s` (or `make bench-ttff`).\n\n", *command)
 	fmt.Fprintf(&b, `Each role of lectern is its own process on 127.0.0.1: ingest (`+"`--playback-base`"+` the router, signed
 playback), worker, origin (file store), one edge (memory tier only, defaults otherwise) in a one-region map,
-and `+"`lectern router --regions`"+`. The lecture: %s,
-uploaded through the API and transcoded by the worker (ready %.0f s after the upload began). Each run starts a fresh headless Chromium with a fresh profile (no
+and `+"`lectern router --regions`"+`. The lecture: %s, uploaded through the API and transcoded by the worker
+(ready %.0f s after the upload began). Each run starts a fresh headless Chromium with a fresh profile (no
 browser cache), opens the student page `+"`/watch/{id}`"+` on ingest and presses play at DOMContentLoaded
 (muted); the figure is `+"`window.lecternPlayer.firstFrameMs()`"+`, performance.now() at the video's first
 'playing' event, i.e. ms since the navigation started. Cold: the edge process restarted just before (an
@@ -721,8 +721,8 @@ first picture is decoded) and 'playing' (the first frame):
 	if len(r.anchor) > 0 {
 		fmt.Fprintf(&b, ", `%s` (anchor)", r.anchor[0].SegName)
 	}
-	fmt.Fprintf(&b, "; the picture at the first frame was %dp (cold), %dp (warm). hls.js starts at the first\n"+
-		"level listed in the multivariant playlist unless told otherwise (its startLevel).\n\n", r.cold[0].Height, r.warm[0].Height)
+	fmt.Fprintf(&b, ";\nthe picture at the first frame was %dp (cold), %dp (warm): hls.js starts at the first level listed in\n"+
+		"the multivariant playlist unless told otherwise (its startLevel).\n\n", r.cold[0].Height, r.warm[0].Height)
 	b.WriteString(r.reading())
 	return b.String()
 }
@@ -805,7 +805,7 @@ func clipNote() string {
 	}
 	var d float64
 	fmt.Sscan(p.Format.Duration, &d)
-	return fmt.Sprintf("%.0f s of %s%s from `bench/gen-lecture.sh`\n(slides, a camera inset, speech)", d, size, audio)
+	return fmt.Sprintf("%.0f s of %s%s\nfrom `bench/gen-lecture.sh` (slides, a camera inset, speech)", d, size, audio)
 }
 
 func chromiumVersion() string {
