@@ -336,7 +336,13 @@ func runTeacher(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errUsage
 	}
 	verb := args[0]
-	fs := newFlags("teacher "+verb, strings.SplitN(strings.TrimPrefix(teacherUsage, "usage: lectern "), "\n", 2)[0], stderr)
+	line := "teacher " + verb
+	for _, l := range strings.Split(teacherUsage, "\n") {
+		if _, after, ok := strings.Cut(l, "lectern "+line+" "); ok {
+			line += " " + after
+		}
+	}
+	fs := newFlags("teacher "+verb, line, stderr)
 	db := fs.String("db", "sqlite://./data/lectern.db", "catalog database URL")
 	var school *string
 	if verb == "add" {

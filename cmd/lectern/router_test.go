@@ -18,16 +18,7 @@ func TestRouterRole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lectern binary")
 	}
-	edge := func() *httptest.Server {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/readyz" {
-				http.NotFound(w, r)
-			}
-		}))
-		t.Cleanup(s.Close)
-		return s
-	}
-	a, b, c := edge(), edge(), edge()
+	a, b, c := readyEdge(t), readyEdge(t), readyEdge(t)
 	file := filepath.Join(t.TempDir(), "regions.json")
 	write := func(seoulEdges string) {
 		t.Helper()
@@ -85,6 +76,17 @@ func TestRouterRole(t *testing.T) {
 	if r := do(t, "GET", base+"/nothing"); r.status != http.StatusNotFound {
 		t.Errorf("/nothing: %d", r.status)
 	}
+}
+
+// readyEdge is an edge as the router sees it: a server whose /readyz answers 200.
+func readyEdge(t *testing.T) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
 }
 
 // TestRouterFlagErrors: bad router flags stop start-up with one line naming the flag.

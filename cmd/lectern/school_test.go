@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,16 +25,7 @@ func TestSchoolRegionRouting(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the lectern binary")
 	}
-	edge := func() *httptest.Server {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/readyz" {
-				http.NotFound(w, r)
-			}
-		}))
-		t.Cleanup(s.Close)
-		return s
-	}
-	seoul, busan := edge(), edge()
+	seoul, busan := readyEdge(t), readyEdge(t)
 	const school = "Busan Haeundae Middle School"
 	file := filepath.Join(t.TempDir(), "regions.json")
 	write := func(seoulSchools, busanSchools string) {
