@@ -235,43 +235,47 @@ func (p *regionParser) region(path, name string, v any) Region {
 	if obj == nil {
 		return r
 	}
-	if v, ok := obj.vals["schools"]; ok {
-		for i, sv := range p.list(path+".schools", v) {
-			if school, ok := p.school(fmt.Sprintf("%s.schools[%d]", path, i), sv); ok {
-				r.Schools = append(r.Schools, school)
-			}
+	p.eachItem(obj, path, "schools", func(ipath string, v any) {
+		if school, ok := p.school(ipath, v); ok {
+			r.Schools = append(r.Schools, school)
 		}
-	}
-	if v, ok := obj.vals["edges"]; ok {
-		for i, ev := range p.list(path+".edges", v) {
-			if e, ok := p.edge(fmt.Sprintf("%s.edges[%d]", path, i), ev); ok {
-				r.Edges = append(r.Edges, e)
-			}
+	})
+	p.eachItem(obj, path, "edges", func(ipath string, v any) {
+		if e, ok := p.edge(ipath, v); ok {
+			r.Edges = append(r.Edges, e)
 		}
-	}
-	if v, ok := obj.vals["prefixes"]; ok {
-		for i, pv := range p.list(path+".prefixes", v) {
-			if pfx, ok := p.prefix(fmt.Sprintf("%s.prefixes[%d]", path, i), pv); ok {
-				r.Prefixes = append(r.Prefixes, pfx)
-			}
+	})
+	p.eachItem(obj, path, "prefixes", func(ipath string, v any) {
+		if pfx, ok := p.prefix(ipath, v); ok {
+			r.Prefixes = append(r.Prefixes, pfx)
 		}
-	}
-	if v, ok := obj.vals["neighbours"]; ok {
-		for i, nv := range p.list(path+".neighbours", v) {
-			npath := fmt.Sprintf("%s.neighbours[%d]", path, i)
-			n, ok := p.str(npath, nv)
-			if !ok {
-				continue
-			}
-			if slices.Contains(r.Neighbours, n) {
-				p.add(npath, "%q is named twice", n)
-				continue
-			}
-			r.Neighbours = append(r.Neighbours, n)
-			p.neighbours = append(p.neighbours, neighbourRef{path: npath, of: name, name: n})
+	})
+	p.eachItem(obj, path, "neighbours", func(ipath string, v any) {
+		n, ok := p.str(ipath, v)
+		if !ok {
+			return
 		}
-	}
+		if slices.Contains(r.Neighbours, n) {
+			p.add(ipath, "%q is named twice", n)
+			return
+		}
+		r.Neighbours = append(r.Neighbours, n)
+		p.neighbours = append(p.neighbours, neighbourRef{path: ipath, of: name, name: n})
+	})
 	return r
+}
+
+// eachItem calls each with the path (like regions.seoul.edges[2]) and the value of every element of
+// the list obj holds at key; a key that is absent is an empty list, and a value that is no list is
+// reported by p.list.
+func (p *regionParser) eachItem(obj *jsonObject, path, key string, each func(ipath string, v any)) {
+	v, ok := obj.vals[key]
+	if !ok {
+		return
+	}
+	for i, x := range p.list(path+"."+key, v) {
+		each(fmt.Sprintf("%s.%s[%d]", path, key, i), x)
+	}
 }
 
 func (p *regionParser) edge(path string, v any) (RegionEdge, bool) {
