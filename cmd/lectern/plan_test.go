@@ -172,14 +172,7 @@ func TestPlanFromTranscodedMaster(t *testing.T) {
 	if _, stderr, code := runLectern(t, work, "transcode", "--quiet", "--chapters=false", "clip.mp4", "out"); code != 0 {
 		t.Fatalf("transcode: exit %d\n%s", code, stderr)
 	}
-	data, err := os.ReadFile(filepath.Join(work, "out", "master.m3u8"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := hls.ParseMaster(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := parseMasterFile(t, filepath.Join(work, "out", "master.m3u8"))
 	rate := map[string]float64{}
 	for _, v := range m.Variants {
 		rate[strings.TrimSuffix(v.URI, "/index.m3u8")] = float64(v.AverageBandwidth)

@@ -15,6 +15,20 @@ import (
 	"github.com/lectern/lectern/internal/hls"
 )
 
+// parseMasterFile reads and parses the multivariant playlist at path.
+func parseMasterFile(t *testing.T, path string) hls.Master {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := hls.ParseMaster(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // runLectern runs the built binary and returns its stdout, stderr and exit code.
 func runLectern(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
@@ -54,14 +68,7 @@ func TestTranscodeTool(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	t.Logf("stdout:\n%s", stdout)
-	data, err := os.ReadFile(filepath.Join(work, "out", "master.m3u8"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := hls.ParseMaster(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := parseMasterFile(t, filepath.Join(work, "out", "master.m3u8"))
 	if !strings.HasPrefix(stdout, "profile motion, 8.0 s of media in ") || !strings.Contains(stdout, "peak kb/s") {
 		t.Errorf("summary missing:\n%s", stdout)
 	}
