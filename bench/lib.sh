@@ -27,3 +27,21 @@ parse_write() {
     esac
   done
 }
+
+# build_lectern ROOT WORK: sets lectern, the binary to measure ($LECTERN, or one built from ROOT into
+# WORK), and lectern_version, what it was built from: the commit, "-dirty" when the tree has changes
+# outside docs/ (--write edits docs/), or what $LECTERN says of itself.
+build_lectern() {
+  local root=$1 work=$2
+  lectern_version=$(cd "$root" && { git describe --always 2>/dev/null || echo unknown; })
+  (cd "$root" && git diff --quiet HEAD -- . ':!docs' 2>/dev/null) || lectern_version=$lectern_version-dirty
+  if [ -n "${LECTERN:-}" ]; then
+    lectern=$LECTERN
+    lectern_version=$("$lectern" version | awk '{ print $2 }')
+    say "using $lectern ($lectern_version)"
+  else
+    say "building lectern ($lectern_version)"
+    (cd "$root" && go build -o "$work/lectern" ./cmd/lectern)
+    lectern=$work/lectern
+  fi
+}

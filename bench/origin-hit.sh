@@ -66,18 +66,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build (not measured) ---
-# What is built: the commit, "-dirty" when the tree has changes outside docs/ (--write edits docs/).
-lectern_version=$(cd "$root" && { git describe --always 2>/dev/null || echo unknown; })
-(cd "$root" && git diff --quiet HEAD -- . ':!docs' 2>/dev/null) || lectern_version=$lectern_version-dirty
-if [ -n "${LECTERN:-}" ]; then
-  lectern=$LECTERN
-  lectern_version=$("$lectern" version | awk '{ print $2 }') # what that binary was built from
-  say "using $lectern ($lectern_version)"
-else
-  say "building lectern ($lectern_version)"
-  (cd "$root" && go build -o "$work/lectern" ./cmd/lectern)
-  lectern=$work/lectern
-fi
+build_lectern "$root" "$work"
 (cd "$root" && go build -o "$work/puthls" ./bench/puthls)
 
 # --- the lecture (not measured) ---

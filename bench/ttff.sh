@@ -40,17 +40,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# What is built: the commit, "-dirty" when the tree has changes outside docs/ (--write edits docs/).
-lectern_version=$(cd "$root" && { git describe --always 2>/dev/null || echo unknown; })
-(cd "$root" && git diff --quiet HEAD -- . ':!docs' 2>/dev/null) || lectern_version=$lectern_version-dirty
-if [ -n "${LECTERN:-}" ]; then
-  lectern=$LECTERN
-  lectern_version=$("$lectern" version | awk '{ print $2 }')
-else
-  say "building lectern ($lectern_version)"
-  (cd "$root" && go build -o "$work/lectern" ./cmd/lectern)
-  lectern=$work/lectern
-fi
+build_lectern "$root" "$work"
 (cd "$root" && go build -o "$work/ttff" ./bench/ttff)
 
 cache=${BENCH_CACHE:-${TMPDIR:-/tmp}/lectern-bench}
