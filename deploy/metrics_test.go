@@ -1,0 +1,183 @@
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// freeAddr returns a loopback address with a port nothing listens on just now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startRole runs `lectern ROLE --listen ADDR ARGS...` until the test ends and waits for its /metrics.
+func startRole(t *testing.T, role string, args ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(lecternBin, append([]string{role, "--listen", addr}, args...)...)
+	cmd.Env = cleanEnv()
+	log, err := os.Create(filepath.Join(t.TempDir(), role+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			out, _ := os.ReadFile(log.Name())
+			t.Fatalf("lectern %s exited: %v\n%s", role, err, out)
+		default:
+		}
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(log.Name())
+			t.Fatalf("lectern %s: no /metrics on %s after 20s\n%s", role, addr, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cleanEnv is the test's environment without LECTERN_* variables, which would configure the roles.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LECTERN_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+var sampleName = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]`)
+
+// scrape returns the names of the samples a /metrics serves.
+func scrape(t *testing.T, addr string) map[string]bool {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	names := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if m := sampleName.FindStringSubmatch(sc.Text()); m != nil {
+			names[m[1]] = true
+		}
+	}
+	return names
+}
+
+// TestRolesServeWhatDeploymentsUse starts every role the deployments run, on loopback with local
+// storage, and checks what the deployment files take from them: /healthz and /readyz answer on the
+// --listen port the probes and Services use, and every metric the Grafana dashboard queries is one a
+// role exports.
+func TestRolesServeWhatDeploymentsUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts lectern roles")
+	}
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		// Ingest will not start without it; `make test` installs it.
+		if os.Getenv("LECTERN_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("ffprobe not found")
+		}
+		t.Skip("ffprobe not found (ingest checks it at start-up)")
+	}
+	dir := t.TempDir()
+	assets := filepath.Join(dir, "web")
+	if err := os.MkdirAll(assets, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db := "sqlite://" + filepath.Join(dir, "lectern.db")
+	storage := "file://" + filepath.Join(dir, "objects")
+	addrs := map[string]string{}
+	addrs["origin"] = startRole(t, "origin", "--storage", storage)
+	addrs["edge"] = startRole(t, "edge", "--upstream", "http://"+addrs["origin"])
+	addrs["router"] = startRole(t, "router", "--regions", "regions.json", "--probe-interval", "1h")
+	addrs["ingest"] = startRole(t, "ingest", "--db", db, "--storage", storage, "--assets-dir", assets, "--tmp", dir)
+	addrs["worker"] = startRole(t, "worker", "--db", db, "--storage", storage, "--tmp", dir)
+
+	exported := map[string]bool{}
+	for role, addr := range addrs {
+		for _, p := range []string{"/healthz", "/readyz"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+p, nil)
+			resp, err := http.DefaultClient.Do(req)
+			cancel()
+			if err != nil {
+				t.Errorf("lectern %s %s: %v", role, p, err)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			// /readyz may say 503 (the router's edges are not up here); it must exist.
+			if resp.StatusCode != http.StatusOK && !(p == "/readyz" && resp.StatusCode == http.StatusServiceUnavailable) {
+				t.Errorf("lectern %s %s: %d %s", role, p, resp.StatusCode, body)
+			}
+		}
+		for name := range scrape(t, addr) {
+			exported[name] = true
+		}
+	}
+
+	d := loadDashboard(t)
+	metricRef := regexp.MustCompile(`\blectern_[a-zA-Z0-9_:]*`)
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("%s panel %q: no queries", dashboardFile, p.Title)
+		}
+		for _, tg := range p.Targets {
+			refs := metricRef.FindAllString(tg.Expr, -1)
+			if len(refs) == 0 {
+				t.Errorf("%s panel %q query %s queries no lectern metric: %s", dashboardFile, p.Title, tg.RefID, tg.Expr)
+			}
+			for _, m := range refs {
+				if !exported[m] {
+					t.Errorf("%s panel %q query %s: %s is exported by no lectern role", dashboardFile, p.Title, tg.RefID, m)
+				}
+			}
+		}
+	}
+	if t.Failed() {
+		t.Log(fmt.Sprintf("lectern metrics exported: %d names", len(exported)))
+	}
+}
