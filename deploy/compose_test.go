@@ -81,16 +81,22 @@ func loadCompose(t *testing.T, file string) *composeFile {
 	return &cf
 }
 
-var composeVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+var composeVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-([^}]*))?\}`)
 
+// interpolate expands ${VAR:-default} and ${VAR-default} to the default; ${VAR} without one, and a $
+// left over (an expression this test does not read), are errors.
 func interpolate(t *testing.T, where, v string) string {
-	return composeVar.ReplaceAllStringFunc(v, func(ref string) string {
+	out := composeVar.ReplaceAllStringFunc(v, func(ref string) string {
 		m := composeVar.FindStringSubmatch(ref)
 		if m[2] == "" {
 			t.Errorf("%s: ${%s} has no default: `docker compose up` would not run as shipped", where, m[1])
 		}
 		return m[3]
 	})
+	if strings.Contains(out, "$") {
+		t.Errorf("%s: %q: an interpolation this test cannot read", where, v)
+	}
+	return out
 }
 
 // dockerfileStages returns the stage names of deploy/Dockerfile (FROM ... AS name).
