@@ -123,9 +123,16 @@ func TestRolesServeWhatDeploymentsUse(t *testing.T) {
 		t.Skip("ffprobe not found (ingest checks it at start-up)")
 	}
 	dir := t.TempDir()
+	// The page bundles laid out as the worker image carries them (ingest runs on it).
 	assets := filepath.Join(dir, "web")
 	if err := os.MkdirAll(assets, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	_, bundles := dockerfileAssets(t, parseDockerfile(t))
+	for _, b := range bundles {
+		if err := os.WriteFile(filepath.Join(assets, b), []byte("// "+b), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	db := "sqlite://" + filepath.Join(dir, "lectern.db")
 	storage := "file://" + filepath.Join(dir, "objects")
@@ -156,6 +163,34 @@ func TestRolesServeWhatDeploymentsUse(t *testing.T) {
 		}
 		for name := range scrape(t, addr) {
 			exported[name] = true
+		}
+	}
+
+	// Every bundle the teacher page loads is one the image carries, and ingest serves it from there.
+	resp, err := http.Get("http://" + addrs["ingest"] + "/teach")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	loaded := regexp.MustCompile(`src="/assets/([^/"]+)"`).FindAllStringSubmatch(string(page), -1)
+	if len(loaded) == 0 {
+		t.Errorf("ingest /teach loads no /assets/ bundle: %.300s", page)
+	}
+	for _, m := range loaded {
+		if !contains(bundles, m[1]) {
+			t.Errorf("the teacher page loads /assets/%s, which deploy/Dockerfile does not put in the image", m[1])
+		}
+	}
+	for _, b := range bundles {
+		resp, err := http.Get("http://" + addrs["ingest"] + "/assets/" + b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "// "+b {
+			t.Errorf("ingest --assets-dir laid out as the image: /assets/%s answered %d %.100q", b, resp.StatusCode, body)
 		}
 	}
 
