@@ -28,12 +28,16 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startRole runs `lectern ROLE --listen ADDR ARGS...` until the test ends and waits for its /metrics.
-func startRole(t *testing.T, role string, args ...string) string {
+// startRole runs `lectern ROLE --listen ADDR ARGS...` with the environment variables env until the
+// test ends and waits for its /metrics.
+func startRole(t *testing.T, role string, env map[string]string, args ...string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(lecternBin, append([]string{role, "--listen", addr}, args...)...)
 	cmd.Env = cleanEnv()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	log, err := os.Create(filepath.Join(t.TempDir(), role+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +77,28 @@ func startRole(t *testing.T, role string, args ...string) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// composeSecrets returns, by role, the secret variables the first Compose service of that role is
+// given (the peer secret only matters with peers, which the roles started here do not have).
+func composeSecrets(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	cf := loadCompose(t, "docker-compose.yml")
+	out := map[string]map[string]string{}
+	for _, name := range sortedKeys(cf.Services) {
+		s := cf.Services[name]
+		if len(s.Command) == 0 || out[s.Command[0]] != nil {
+			continue
+		}
+		env := map[string]string{}
+		for _, k := range []string{"LECTERN_PLAYBACK_KEYS", "LECTERN_EDGE_SECRETS", "LECTERN_ORIGIN_SECRET", "LECTERN_PURGE_SECRET"} {
+			if v, ok := s.Environment[k]; ok {
+				env[k] = v
+			}
+		}
+		out[s.Command[0]] = env
+	}
+	return out
 }
 
 // cleanEnv is the test's environment without LECTERN_* variables, which would configure the roles.
@@ -137,11 +163,14 @@ func TestRolesServeWhatDeploymentsUse(t *testing.T) {
 	db := "sqlite://" + filepath.Join(dir, "lectern.db")
 	storage := "file://" + filepath.Join(dir, "objects")
 	addrs := map[string]string{}
-	addrs["origin"] = startRole(t, "origin", "--storage", storage)
-	addrs["edge"] = startRole(t, "edge", "--upstream", "http://"+addrs["origin"])
-	addrs["router"] = startRole(t, "router", "--regions", "regions.json", "--probe-interval", "1h")
-	addrs["ingest"] = startRole(t, "ingest", "--db", db, "--storage", storage, "--assets-dir", assets, "--tmp", dir)
-	addrs["worker"] = startRole(t, "worker", "--db", db, "--storage", storage, "--tmp", dir)
+	// Each role gets the secrets docker-compose.yml gives it, so that lectern checks their form (key
+	// ids, encodings, lengths) as it would in the containers; the region map is the Compose one.
+	secrets := composeSecrets(t)
+	addrs["origin"] = startRole(t, "origin", secrets["origin"], "--storage", storage)
+	addrs["edge"] = startRole(t, "edge", secrets["edge"], "--upstream", "http://"+addrs["origin"])
+	addrs["router"] = startRole(t, "router", secrets["router"], "--regions", "regions.json", "--probe-interval", "1h")
+	addrs["ingest"] = startRole(t, "ingest", secrets["ingest"], "--regions", "regions.json", "--db", db, "--storage", storage, "--assets-dir", assets, "--tmp", dir)
+	addrs["worker"] = startRole(t, "worker", secrets["worker"], "--db", db, "--storage", storage, "--tmp", dir)
 
 	exported := map[string]bool{}
 	for role, addr := range addrs {
