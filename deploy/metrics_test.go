@@ -46,8 +46,9 @@ func startRole(t *testing.T, role string, env map[string]string, args ...string)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{}) // closed when the process has exited; waitErr is then set
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -60,9 +61,9 @@ func startRole(t *testing.T, role string, env map[string]string, args ...string)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
-		case err := <-exited:
+		case <-exited:
 			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("lectern %s exited: %v\n%s", role, err, out)
+			t.Fatalf("lectern %s exited: %v\n%s", role, waitErr, out)
 		default:
 		}
 		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
