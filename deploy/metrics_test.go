@@ -92,12 +92,39 @@ func composeSecrets(t *testing.T) map[string]map[string]string {
 			continue
 		}
 		env := map[string]string{}
-		for _, k := range []string{"LECTERN_PLAYBACK_KEYS", "LECTERN_EDGE_SECRETS", "LECTERN_ORIGIN_SECRET", "LECTERN_PURGE_SECRET"} {
+		for _, k := range secretVars {
 			if v, ok := s.Environment[k]; ok {
 				env[k] = v
 			}
 		}
 		out[s.Command[0]] = env
+	}
+	return out
+}
+
+// secretVars are the variables the roles check the form of at start-up.
+var secretVars = []string{"LECTERN_PLAYBACK_KEYS", "LECTERN_EDGE_SECRETS", "LECTERN_ORIGIN_SECRET", "LECTERN_PURGE_SECRET"}
+
+// k8sSecrets returns, by role, the secret variables the manifests give the role's container.
+func k8sSecrets(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	o := loadK8s(t, k8sDir)
+	out := map[string]map[string]string{}
+	for _, w := range o.workloads() {
+		for i := range w.pod.Spec.Containers {
+			c := &w.pod.Spec.Containers[i]
+			if len(c.Args) == 0 || out[c.Args[0]] != nil {
+				continue
+			}
+			all := o.containerEnv(t, w.name, c)
+			env := map[string]string{}
+			for _, k := range secretVars {
+				if v, ok := all[k]; ok {
+					env[k] = v
+				}
+			}
+			out[c.Args[0]] = env
+		}
 	}
 	return out
 }
@@ -172,6 +199,11 @@ func TestRolesServeWhatDeploymentsUse(t *testing.T) {
 	addrs["router"] = startRole(t, "router", secrets["router"], "--regions", "regions.json", "--probe-interval", "1h")
 	addrs["ingest"] = startRole(t, "ingest", secrets["ingest"], "--regions", "regions.json", "--db", db, "--storage", storage, "--assets-dir", assets, "--tmp", dir)
 	addrs["worker"] = startRole(t, "worker", secrets["worker"], "--db", db, "--storage", storage, "--tmp", dir)
+	// The Kubernetes Secret's example values must be of a form lectern takes too: an origin and an
+	// edge start with what the manifests give them.
+	k8sEnv := k8sSecrets(t)
+	k8sOrigin := startRole(t, "origin", k8sEnv["origin"], "--storage", storage)
+	startRole(t, "edge", k8sEnv["edge"], "--upstream", "http://"+k8sOrigin)
 
 	exported := map[string]bool{}
 	for role, addr := range addrs {
