@@ -32,7 +32,8 @@ func envName(flagName string) string {
 	return "LECTERN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parse applies LECTERN_* environment variables to flags not set on the command line.
+// parse applies LECTERN_* environment variables to flags not set on the command line. A value that
+// does not parse is printed to the flag set's output, like a bad command-line flag.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -50,6 +51,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 			}
 		}
 	})
+	if err != nil {
+		// Said where the flag package says its own parse errors: callers only return errUsage.
+		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), err)
+	}
 	return err
 }
 
