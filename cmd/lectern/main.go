@@ -12,6 +12,8 @@
 //	lectern upload FILE      resumable upload of a lecture to any Lectern server (--wait follows the transcode)
 //	lectern transcode IN OUT the worker's pipeline on a local file; prints the ladder it chose
 //	lectern retranscode ID   queue v{n+1} of a lecture from its stored source (new ladder or profile)
+//	lectern loadtest         virtual students that play like hls.js against a deployment on this machine (loopback
+//	                         only); reports startup percentiles, rebuffers, errors by status and origin offload
 //	lectern plan             capacity planning: edges per region, origin egress, storage and transcode workers
 //	                         from students, regions and the ladder (--ladder, or --master FILE|URL with --mix);
 //	                         prints each figure with its arithmetic (--json for tools)
@@ -50,6 +52,7 @@ func commands() []command {
 		{"teacher", "manage teachers: teacher add NAME [--school SCHOOL], teacher school ID SCHOOL, teacher revoke ID", runTeacher},
 		{"transcode", "one-shot: transcode INPUT into an HLS tree in OUTDIR and print the ladder", runTranscode},
 		{"retranscode", "queue a new version of lectures from their stored sources (new ladder or profile)", runRetranscode},
+		{"loadtest", "virtual students that play like hls.js against this machine's router or edge; startup, rebuffers, offload", runLoadtest},
 		{"plan", "capacity planning: edges, origin egress, storage and workers, with the arithmetic shown", runPlan},
 		{"upload", "send a lecture video to a server (resumable; --wait follows the transcode)", runUpload},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {

@@ -101,6 +101,13 @@ type Progress struct {
 	Requests, Errors, Rebuffers, Switches int64
 }
 
+// Validate returns the error Run would return for cfg's fields (not the one for a target that is not
+// on loopback).
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // withDefaults fills zero fields and checks the others.
 func (c Config) withDefaults() (Config, error) {
 	if c.Target == nil || c.Target.Host == "" || (c.Target.Scheme != "http" && c.Target.Scheme != "https") {
@@ -171,7 +178,8 @@ func lectureOf(p string) string {
 	return id
 }
 
-// ParseRegions reads "name:weight,name:weight"; a name without a weight weighs 1.
+// ParseRegions reads "name:weight,name:weight"; a name without a weight weighs 1. Names are the
+// region map's (DNS labels).
 func ParseRegions(s string) ([]Weighted, error) {
 	var out []Weighted
 	for item := range strings.SplitSeq(s, ",") {
@@ -187,16 +195,28 @@ func ParseRegions(s string) ([]Weighted, error) {
 				return nil, fmt.Errorf("region %q: the weight must be a positive number", item)
 			}
 		}
-		if name = strings.TrimSpace(name); name == "" {
-			return nil, fmt.Errorf("region %q: no name", item)
+		if name = strings.TrimSpace(name); !dnsLabel(name) {
+			return nil, fmt.Errorf("region %q: a region name is lowercase letters, digits and inner hyphens, at most 63, like busan-ulsan (as in the region map)", name)
 		}
 		out = append(out, Weighted{Name: name, Weight: weight})
 	}
 	return out, nil
 }
 
+func dnsLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // ErrNotLoopback is returned for a URL whose host is not on this machine.
-var ErrNotLoopback = errors.New("loadtest: only loopback targets are allowed")
+var ErrNotLoopback = errors.New("only loopback addresses (127.0.0.0/8, ::1) may be load tested")
 
 // CheckLoopback returns an error wrapping ErrNotLoopback unless every address host resolves to is
 // a loopback address (127.0.0.0/8 or ::1). host may carry a port.
@@ -220,7 +240,10 @@ func CheckLoopback(ctx context.Context, host string) error {
 	}
 	for _, a := range addrs {
 		if !a.Unmap().IsLoopback() {
-			return fmt.Errorf("%w: %s is %s, not 127.0.0.0/8 or ::1", ErrNotLoopback, host, a)
+			if a.String() == host {
+				return fmt.Errorf("%w: %s is not", ErrNotLoopback, host)
+			}
+			return fmt.Errorf("%w: %s resolves to %s", ErrNotLoopback, host, a)
 		}
 	}
 	return nil

@@ -163,3 +163,15 @@ func TestPercentiles(t *testing.T) {
 		t.Errorf("none: %+v", got)
 	}
 }
+
+func TestParseRegions(t *testing.T) {
+	got, err := ParseRegions(" seoul:3, busan-ulsan ,jeju:0.5")
+	if err != nil || len(got) != 3 || got[0] != (Weighted{"seoul", 3}) || got[1] != (Weighted{"busan-ulsan", 1}) || got[2] != (Weighted{"jeju", 0.5}) {
+		t.Errorf("%v %v", got, err)
+	}
+	for _, bad := range []string{"seoul:0", "seoul:x", ":3", "/etc/regions.json", "Seoul:1", "-a:1"} {
+		if _, err := ParseRegions(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -113,9 +113,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("startup", "p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms", r.StartupMS.P50, r.StartupMS.P95, r.StartupMS.P99, r.StartupMS.Max)
 	row("rebuffers", "%d, %.1f s stalled over %.1f s played (ratio %.5f)", r.Rebuffers, r.RebufferSeconds, r.PlayedSeconds, r.RebufferRatio)
 	row("requests", "%d, %s", r.Requests, bytesText(r.Bytes))
-	row("errors", "%d%s", r.ErrorTotal, keyed(r.Errors))
+	errs := keyed(r.Errors)
+	if errs != "" {
+		errs = " (" + errs + ")"
+	}
+	row("errors", "%d%s", r.ErrorTotal, errs)
 	row("switches, seeks", "%d, %d", r.Switches, r.Seeks)
-	row("segments by rung", "%s", strings.TrimPrefix(keyed(r.Rungs), " "))
+	rungs := keyed(r.Rungs)
+	if rungs == "" {
+		rungs = "none"
+	}
+	row("segments by rung", "%s", rungs)
 	if e := r.Edges; e != nil {
 		row("edges", "%d client requests: %d hits, %d misses, %d upstream fetches, %d collapsed, %d prefetches, %d peer fetches, %s out",
 			e.Requests, e.Hits, e.Misses, e.UpstreamFetches, e.Collapsed, e.Prefetches, e.PeerFetches, bytesText(e.Bytes))
@@ -130,7 +138,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-// keyed prints a map as " (k n, k n)" in key order, numbers first by value; "" when empty.
+// keyed prints a map as "k: n, k: n" in key order (numeric keys by value); "" when empty.
 func keyed(m map[string]int64) string {
 	if len(m) == 0 {
 		return ""
@@ -151,7 +159,7 @@ func keyed(m map[string]int64) string {
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
 	}
-	return " (" + strings.Join(parts, ", ") + ")"
+	return strings.Join(parts, ", ")
 }
 
 func bytesText(n int64) string {
