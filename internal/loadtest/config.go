@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -91,7 +90,6 @@ type Config struct {
 	// Progress, when set, is called about every ProgressEvery (default 5s wall) with the run so far.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
-	Logger        *slog.Logger
 }
 
 // Progress is a snapshot of a running test.
@@ -158,9 +156,6 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("seek %v: give a probability between 0 and 1", c.Seek)
 	case c.RampWindow < 0 || c.Watch < 0 || c.MaxBuffer < 0 || c.Timeout < 0 || c.MaxWall < 0 || c.TokenTTL < 0:
 		return c, errors.New("durations must be positive")
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
 }
