@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -214,5 +216,51 @@ func TestUpstreamDown(t *testing.T) {
 	}
 	if r := get(t, ts, "GET", "/healthz"); r.StatusCode != http.StatusOK || string(r.body) != "ok\n" {
 		t.Errorf("healthz: %d %q", r.StatusCode, r.body)
+	}
+}
+
+// TestNoCollapse: N concurrent misses of one key on a slow upstream make one upstream request with
+// collapsing and N without it (Config.NoCollapse), and every client gets the whole body either way,
+// streamed as the upstream sends it in pieces; the object is cached afterwards in both cases.
+func TestNoCollapse(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 20<<10) // 320 KiB: several fill chunks
+	for _, tc := range []struct {
+		noCollapse bool
+		upstream   int
+	}{{false, 1}, {true, 12}} {
+		t.Run(map[bool]string{false: "collapsing", true: "NoCollapse"}[tc.noCollapse], func(t *testing.T) {
+			up, release := blockingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=60")
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				for part := range slices.Chunk(body, len(body)/4) {
+					w.Write(part)
+					w.(http.Flusher).Flush()
+					time.Sleep(10 * time.Millisecond)
+				}
+			})
+			e, ts := newTestEdge(t, up.URL, nil, func(c *Config) { c.NoCollapse = tc.noCollapse })
+			const n = 12
+			done := make(chan []response)
+			go func() { done <- concurrently(t, ts, n, "/seg") }()
+			// Every request is either at the upstream or waiting on a fill before any is answered.
+			waitFor(t, "every request upstream or waiting", func() bool {
+				return up.count("/seg")+int(e.Stats().CollapsedWaiters.Load()) == n
+			})
+			close(release)
+			for i, r := range <-done {
+				if r.StatusCode != 200 || !bytes.Equal(r.body, body) {
+					t.Errorf("response %d: %d, %d bytes (want %d)", i, r.StatusCode, len(r.body), len(body))
+				}
+			}
+			if got := up.count("/seg"); got != tc.upstream {
+				t.Errorf("upstream saw %d requests for %d concurrent misses, want %d", got, n, tc.upstream)
+			}
+			if got, want := e.Stats().CollapsedWaiters.Load(), int64(n-tc.upstream); got != want {
+				t.Errorf("collapsed waiters %d, want %d", got, want)
+			}
+			if r := get(t, ts, "GET", "/seg"); r.cache() != "HIT" || !bytes.Equal(r.body, body) {
+				t.Errorf("after the fills: %s, %d bytes", r.cache(), len(r.body))
+			}
+		})
 	}
 }

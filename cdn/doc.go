@@ -79,6 +79,9 @@
 // client, which waiters join like any other. Requests with Authorization never join or lead a
 // collapsed fill.
 //
+// Config.NoCollapse (lectern edge --collapse=false) turns collapsing off, for benchmarks and
+// diagnosis: every miss then makes its own fill, which still streams and stores as below.
+//
 // A fill streams. As soon as the upstream's response headers are in and show a response fit to
 // share (storable, or an upstream 5xx that is not private, even a no-store one, since it is never
 // kept beyond the fill) whose Content-Length is within Config.MaxObjectBytes, they are published

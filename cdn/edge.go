@@ -100,6 +100,11 @@ type Config struct {
 	// quarters, everything beyond the bound; a shed request gets 503 with Retry-After. Defaults:
 	// 20000 and 512.
 	MaxRequests, MaxFills int
+	// NoCollapse turns request collapsing off: every miss makes its own upstream fill, and no request
+	// waits on another's (MaxWaiters and WaitTimeout then play no part). The peer group, prefetch and
+	// caching are unchanged, and a stale entry is still revalidated in the background once. A switch
+	// for benchmarks and diagnosis, to see what collapsing saves; a deployment leaves it off.
+	NoCollapse bool
 }
 
 const (
@@ -120,6 +125,7 @@ type Edge struct {
 	fillTimeout  time.Duration
 	waitTimeout  time.Duration
 	readyTimeout time.Duration
+	noCollapse   bool
 
 	purgeHandler http.Handler // POST /_lectern/purge
 	playbackKeys playtoken.Keys
@@ -192,6 +198,7 @@ func NewEdge(cfg Config) (*Edge, error) {
 		fillTimeout:  cfg.FillTimeout,
 		waitTimeout:  cfg.WaitTimeout,
 		readyTimeout: cfg.ReadyTimeout,
+		noCollapse:   cfg.NoCollapse,
 		playbackKeys: cfg.PlaybackKeys,
 		flights:      flightGroup{m: map[string]*flight{}, max: cfg.MaxWaiters},
 		peers:        peers,
@@ -427,7 +434,8 @@ func (e *Edge) countTiers(found int, bytes int64) {
 }
 
 // serveMiss answers a GET or HEAD that found no usable entry (stale is the stale one, if any): HEAD
-// goes upstream as is, GET through a fill, collapsed unless the request has Authorization.
+// goes upstream as is, GET through a fill, collapsed unless the request has Authorization or
+// collapsing is off (Config.NoCollapse).
 func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent *entry, gen uint64, fwd string, prio priority) result {
 	// Request directives are advisory (RFC 9111 §5.2.1); the package documentation says which are
 	// honoured. Those that ask for more upstream traffic than a fresh entry needs are not.
@@ -447,7 +455,7 @@ func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent
 	// entry is updated or replaced rather than left behind what the HEAD saw (RFC 9111 §4.3.5); a 304
 	// costs no body.
 	fill := !noStore && (r.Method == http.MethodGet || ent != nil)
-	if fill && r.Header.Get("Authorization") == "" {
+	if fill && r.Header.Get("Authorization") == "" && !e.noCollapse {
 		fl, leader, ok := e.flights.join(key, r.Header.Get(peerHeader) != "")
 		if ok && fl == nil {
 			// A peer's request, while this edge's own fill of key waits on a peer (perhaps the one
@@ -479,8 +487,8 @@ func (e *Edge) serveMiss(w http.ResponseWriter, r *http.Request, key string, ent
 		defer e.shed.endFill()
 		return e.passThrough(w, r, cacheMiss, cacheStatus{fwd: fwd})
 	}
-	// With Authorization the response may be for this client only, so nobody may wait on it: its
-	// flight is its own, in no group.
+	// With Authorization the response may be for this client only, so nobody may wait on it; without
+	// collapsing nobody waits on anyone. Either way the flight is the request's own, in no group.
 	return e.lead(w, r, key, ent, newFlight(key), gen, fwd)
 }
 

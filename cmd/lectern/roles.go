@@ -253,6 +253,7 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 	maxFills := fs.Int("max-fills", 512, "upstream fetches (misses) at once, shed by the same priorities as --max-requests")
 	maxWaiters := fs.Int("max-waiters", 10000, "requests that may wait on one upstream fetch of a key; beyond it they get 503")
 	waitTimeout := fs.Duration("wait-timeout", 5*time.Second, "how long a request waits on another request's upstream fetch for the response to start; then 504")
+	collapse := fs.Bool("collapse", true, "collapse concurrent misses of an object into one upstream fetch that the others wait on; false (every miss fetches on its own) is a switch for benchmarks and diagnosis, not for production")
 	sendBuffer := byteSize(defaultSendBuffer)
 	fs.Var(&sendBuffer, "send-buffer", "kernel send buffer per client connection (0: the kernel's autotuning)")
 	var peerf peerFlags
@@ -301,7 +302,7 @@ func runEdge(ctx context.Context, args []string, _, stderr io.Writer) error {
 		PurgeSecret: pf.secret, PlaybackKeys: playbackKeys, OriginSecret: *originSecret,
 		DiskDir: *diskDir, DiskBytes: int64(diskSize), Prefetch: *prefetch,
 		Peers: peers.peers, DrainingPeers: peers.draining, Self: peerf.self, PeerSecret: peerf.secret,
-		PeerTimeout: peerf.timeout, PeerDialTimeout: peerf.dialTimeout})
+		PeerTimeout: peerf.timeout, PeerDialTimeout: peerf.dialTimeout, NoCollapse: !*collapse})
 	if err != nil {
 		if *diskDir != "" {
 			// The other settings are checked above; what can fail here is the disk tier.
