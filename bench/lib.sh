@@ -45,3 +45,15 @@ build_lectern() {
     lectern=$work/lectern
   fi
 }
+
+# cached_lecture ROOT WORK SECS SIZE: sets clip, a lecture made by bench/gen-lecture.sh (SECS seconds,
+# WxH SIZE), cached under $BENCH_CACHE (default $TMPDIR/lectern-bench): the generator is deterministic.
+cached_lecture() {
+  local root=$1 work=$2 secs=$3 size=$4 cache=${BENCH_CACHE:-${TMPDIR:-/tmp}/lectern-bench}
+  clip=$cache/lecture-${secs}s-$size.mp4
+  [ -s "$clip" ] && return 0
+  mkdir -p "$cache"
+  say "generating a ${secs} s $size lecture (bench/gen-lecture.sh) into $clip"
+  timeout 600 bash "$root/bench/gen-lecture.sh" "$work/lecture.mp4" "$secs" "$size"
+  mv "$work/lecture.mp4" "$clip"
+}

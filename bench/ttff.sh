@@ -43,14 +43,7 @@ trap 'exit 130' INT TERM
 build_lectern "$root" "$work"
 (cd "$root" && go build -o "$work/ttff" ./bench/ttff)
 
-cache=${BENCH_CACHE:-${TMPDIR:-/tmp}/lectern-bench}
-clip=$cache/ttff-lecture-${secs}s-$size.mp4
-if [ ! -s "$clip" ]; then
-  mkdir -p "$cache"
-  say "generating a ${secs} s $size lecture (bench/gen-lecture.sh) into $clip"
-  timeout 600 bash "$root/bench/gen-lecture.sh" "$work/lecture.mp4" "$secs" "$size"
-  mv "$work/lecture.mp4" "$clip"
-fi
+cached_lecture "$root" "$work" "$secs" "$size"
 
 nginx_flag=true
 [ "${NGINX:-1}" = 1 ] || nginx_flag=false

@@ -35,17 +35,16 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/lectern/lectern/bench/internal/harness"
 )
 
 var (
@@ -72,124 +71,19 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	finished := make(chan struct{})
-	go func() {
-		select {
-		case s := <-sigs:
-			logf("%v: stopping", s)
-		case <-time.After(*deadline):
-			logf("timeout %v: stopping", *deadline)
-		case <-finished:
-			return
-		}
-		cancel()
-		stopAll()
+	harness.Main(*deadline, procs, func() {
 		if !*keep && workDir != "" {
 			os.RemoveAll(workDir)
 		}
-		os.Exit(1)
-	}()
-	err := run(ctx)
-	close(finished)
-	cancel()
-	stopAll()
-	if err != nil {
-		logf("%v", err)
-		os.Exit(1)
-	}
+	}, logf, run)
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "ttff: "+format+"\n", args...) }
 
-// --- processes ----------------------------------------------------------------------------------
-
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
 var (
-	procsMu sync.Mutex
-	procs   []*proc
-	workDir string // removed at the end unless -keep
+	procs   = &harness.Procs{} // Dir is set once the work directory exists
+	workDir string             // removed at the end unless -keep
 )
-
-// start runs a process with its output in WORK/NAME.log, dying with this one (Pdeathsig), and waits up
-// to 30 s for health (a URL answering 200).
-func start(work, name, health string, env []string, path string, args ...string) (*proc, error) {
-	logFile, err := os.OpenFile(filepath.Join(work, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	procsMu.Lock()
-	procs = append(procs, p)
-	procsMu.Unlock()
-	until := time.Now().Add(30 * time.Second)
-	for time.Now().Before(until) {
-		if status(health) == 200 {
-			return p, nil
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("%s exited at start:\n%s", name, tailFile(filepath.Join(work, name+".log")))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	p.stop()
-	return nil, fmt.Errorf("%s: %s did not answer 200 within 30 s:\n%s", name, health, tailFile(filepath.Join(work, name+".log")))
-}
-
-// stop sends SIGTERM, then SIGKILL after 5 s, and waits for the exit.
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func stopAll() {
-	procsMu.Lock()
-	ps := procs
-	procs = nil
-	procsMu.Unlock()
-	for i := len(ps) - 1; i >= 0; i-- {
-		ps[i].stop()
-	}
-}
-
-func status(url string) int {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-func tailFile(path string) string {
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-30):], "\n")
-}
 
 // --- the stack ----------------------------------------------------------------------------------
 
@@ -205,7 +99,7 @@ type stack struct {
 	ingest, origin, edge, router string // host:port
 	nginxA                       string
 	env                          []string
-	edgeProc                     *proc
+	edgeProc                     *harness.Proc
 	lec                          lecture
 	masterPath                   string // /hls/{id}/v{n}/master.m3u8
 }
@@ -231,6 +125,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	workDir = work
+	procs.Dir = work
 	if *keep {
 		logf("work directory: %s", work)
 	} else {
@@ -270,21 +165,21 @@ func run(ctx context.Context) error {
 	token := strings.TrimSpace(string(out))
 
 	logf("starting origin, worker, ingest, edge and router on %s..%d", addr(0), *port+4)
-	if _, err := start(work, "origin", "http://"+origin+"/healthz", s.env, *bin, "origin", "--listen", origin, "--storage", store); err != nil {
+	if _, err := procs.Start("origin", "http://"+origin+"/healthz", s.env, *bin, "origin", "--listen", origin, "--storage", store); err != nil {
 		return err
 	}
-	if _, err := start(work, "worker", "http://"+worker+"/healthz", s.env, *bin, "worker", "--listen", worker, "--db", db,
+	if _, err := procs.Start("worker", "http://"+worker+"/healthz", s.env, *bin, "worker", "--listen", worker, "--db", db,
 		"--storage", store, "--tmp", filepath.Join(work, "tmp-worker")); err != nil {
 		return err
 	}
-	if _, err := start(work, "ingest", "http://"+s.ingest+"/healthz", s.env, *bin, "ingest", "--listen", s.ingest, "--db", db,
+	if _, err := procs.Start("ingest", "http://"+s.ingest+"/healthz", s.env, *bin, "ingest", "--listen", s.ingest, "--db", db,
 		"--storage", store, "--tmp", filepath.Join(work, "tmp-ingest"), "--assets-dir", *assets, "--playback-base", "http://"+s.router); err != nil {
 		return err
 	}
 	if err := s.startEdge(); err != nil {
 		return err
 	}
-	if _, err := start(work, "router", "http://"+s.router+"/readyz", s.env, *bin, "router", "--listen", s.router,
+	if _, err := procs.Start("router", "http://"+s.router+"/readyz", s.env, *bin, "router", "--listen", s.router,
 		"--regions", s.regions, "--probe-interval", "500ms"); err != nil {
 		return err
 	}
@@ -309,7 +204,7 @@ func run(ctx context.Context) error {
 	}
 
 	watch := "http://" + s.ingest + "/watch/" + s.lec.ID
-	r := results{readyIn: readyIn, loadBefore: loadAvg()}
+	r := results{readyIn: readyIn, loadBefore: harness.LoadAvg()}
 	logf("first view (edge and origin cold)")
 	if r.first, err = measure(ctx, work, watch); err != nil {
 		return fmt.Errorf("first view: %w", err)
@@ -348,7 +243,7 @@ func run(ctx context.Context) error {
 }
 
 func (s *stack) startEdge() error {
-	p, err := start(s.work, "edge", "http://"+s.edge+"/readyz", s.env, *bin, "edge", "--listen", s.edge,
+	p, err := procs.Start("edge", "http://"+s.edge+"/readyz", s.env, *bin, "edge", "--listen", s.edge,
 		"--upstream", "http://"+s.origin,
 		"--regions", s.regions, "--region", "local", "--self", "http://"+s.edge)
 	s.edgeProc = p
@@ -358,7 +253,8 @@ func (s *stack) startEdge() error {
 // restartEdge stops the edge and starts a new one on the same port (its memory cache starts empty),
 // then waits until the router has probed it back into service.
 func (s *stack) restartEdge() error {
-	s.edgeProc.stop()
+	s.edgeProc.Stop()
+	procs.Forget(s.edgeProc)
 	if err := s.startEdge(); err != nil {
 		return err
 	}
@@ -499,7 +395,7 @@ http {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	_, err = start(s.work, "nginx", "http://"+s.nginxA+s.masterPath, nil, "nginx", "-c", confPath, "-p", filepath.Join(s.work, "nginx"))
+	_, err = procs.Start("nginx", "http://"+s.nginxA+s.masterPath, nil, "nginx", "-c", confPath, "-p", filepath.Join(s.work, "nginx"))
 	return err
 }
 
@@ -677,7 +573,7 @@ func (r results) report(s *stack) string {
 	fmt.Fprintf(&b, "%s\n\n", section)
 	fmt.Fprintf(&b, "%s, lectern `%s`, %s, hls.js %s, %s; %d cores (%s), %s; load average %s before the first run, %s after the last.\n",
 		time.Now().UTC().Format("2006-01-02"), orDash(*version), chromiumVersion(), hlsVersion(), nginxVersion(), runtime.NumCPU(),
-		cpuModel(), memTotal(), r.loadBefore, loadAvg())
+		harness.CPUModel(), harness.MemTotal(), r.loadBefore, harness.LoadAvg())
 	fmt.Fprintf(&b, "Command: `%s` (or `make bench-ttff`).\n\n", *command)
 	fmt.Fprintf(&b, `Each role of lectern is its own process on 127.0.0.1: ingest (`+"`--playback-base`"+` the router, signed
 playback), worker, origin (file store), one edge (memory tier only, defaults otherwise) in a one-region map,
@@ -848,34 +744,4 @@ func nginxVersion() string {
 	}
 	_, v, _ := strings.Cut(strings.TrimSpace(string(out)), ": ")
 	return v
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
-
-func memTotal() string {
-	b, _ := os.ReadFile("/proc/meminfo")
-	var kb float64
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
-			fmt.Sscan(v, &kb)
-		}
-	}
-	return fmt.Sprintf("%.0f GiB", kb/1048576)
-}
-
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
