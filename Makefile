@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Arguments for `make run`, e.g. make run ARGS="--listen 0.0.0.0:8080"
 ARGS    ?=
 
-.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin bench-edge bench-edge-memory bench-herd bench-router bench-ttff
+.PHONY: run test test-short build web deps-run deps-test vet clean bench-transcode bench-upload bench-origin bench-edge bench-edge-memory bench-herd bench-router bench-ttff bench-scale
 
 ## run: install ffmpeg if missing, build, start `lectern serve` with a sample lecture, print the URLs
 run: deps-run web build
@@ -74,3 +74,7 @@ bench-router:
 ## bench-ttff: time to first frame in headless Chromium, cold edge vs warm vs nginx with a bare hls.js page (loopback, ~1.5 min); writes docs/benchmarks.md
 bench-ttff:
 	bash bench/ttff.sh --write
+
+## bench-scale: 10 000 virtual students on 2 regions x 2 edges + origin + MinIO, then with collapsing, peer group, prefetch each off (loopback, ~10 min); writes docs/benchmarks.md
+bench-scale:
+	bash bench/scale.sh --write

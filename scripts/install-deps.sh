@@ -2,6 +2,7 @@
 # Installs what a fresh Debian machine with Go needs, and nothing that is already there.
 #   install-deps.sh run    ffmpeg (the worker's transcoder) and npm packages' prerequisites
 #   install-deps.sh test   the above plus PostgreSQL, Chromium (player tests) and a MinIO server (go install)
+#   install-deps.sh minio  only the MinIO server (for bench/scale.sh)
 set -euo pipefail
 what=${1:-run}
 
@@ -17,15 +18,24 @@ apt_install() { # packages...
   DEBIAN_FRONTEND=noninteractive "${sudo_[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/doc/install)" >&2; exit 1; }
-apt_install ffmpeg
-command -v npm >/dev/null || apt_install nodejs npm
-
-if [ "$what" = test ]; then
-  apt_install postgresql chromium
+install_minio() {
+  local minio
   minio=$(go env GOPATH)/bin/minio
   if [ ! -x "$minio" ]; then
     echo "install-deps: building the MinIO server with go install (about 3 minutes, once)"
     (cd /tmp && GOFLAGS= go install github.com/minio/minio@latest)
   fi
+}
+
+command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/doc/install)" >&2; exit 1; }
+if [ "$what" = minio ]; then
+  install_minio
+  exit 0
+fi
+apt_install ffmpeg
+command -v npm >/dev/null || apt_install nodejs npm
+
+if [ "$what" = test ]; then
+  apt_install postgresql chromium
+  install_minio
 fi

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lectern/lectern/bench/internal/harness"
+	"github.com/lectern/lectern/internal/hls"
+)
+
+// loadtestReport is `lectern loadtest --json`.
+type loadtestReport struct {
+	Students   int `json:"students"`
+	Started    int `json:"started"`
+	Finished   int `json:"finished"`
+	Failed     int `json:"failed"`
+	Unfinished int `json:"unfinished"`
+	StartupMS  struct {
+		P50 float64 `json:"p50"`
+		P95 float64 `json:"p95"`
+		P99 float64 `json:"p99"`
+		Max float64 `json:"max"`
+	} `json:"startup_ms"`
+	Rebuffers       int64            `json:"rebuffers"`
+	RebufferSeconds float64          `json:"rebuffer_seconds"`
+	PlayedSeconds   float64          `json:"played_seconds"`
+	RebufferRatio   float64          `json:"rebuffer_ratio"`
+	Requests        int64            `json:"requests"`
+	Bytes           int64            `json:"bytes"`
+	Errors          map[string]int64 `json:"errors"`
+	ErrorTotal      int64            `json:"error_total"`
+	Switches        int64            `json:"switches"`
+	Seeks           int64            `json:"seeks"`
+	Rungs           map[string]any   `json:"rungs"`
+	Origin          struct {
+		Requests float64 `json:"requests"`
+		Bytes    float64 `json:"bytes"`
+	} `json:"origin"`
+	Edges struct {
+		Requests        float64 `json:"requests"`
+		Hits            float64 `json:"hits"`
+		Misses          float64 `json:"misses"`
+		UpstreamFetches float64 `json:"upstream_fetches"`
+		Bytes           float64 `json:"bytes"`
+		Collapsed       float64 `json:"collapsed"`
+		Prefetches      float64 `json:"prefetches"`
+	} `json:"edges"`
+	WallSeconds float64 `json:"wall_seconds"`
+	Speed       float64 `json:"speed"`
+}
+
+// result is one run: the loadtest's report and what the harness read beside it.
+type result struct {
+	ablation
+	command       string
+	lt            loadtestReport
+	elapsed       time.Duration
+	cpu           cpuTimes
+	originMetrics metrics // at the end of the run (the origin started with it)
+	edgeMetrics   metrics // the four edges', summed
+	minioRequests float64 // S3 requests MinIO answered during the run; -1 unknown
+}
+
+// offload is the share of the students' requests and bytes that did not reach the origin, in %.
+func (r result) offload() (requests, bytes float64) {
+	pct := func(origin, students float64) float64 {
+		if students <= 0 {
+			return 0
+		}
+		return 100 * (1 - origin/students)
+	}
+	return pct(r.lt.Origin.Requests, float64(r.lt.Requests)), pct(r.lt.Origin.Bytes, float64(r.lt.Bytes))
+}
+
+func (r result) summary() string {
+	oreq, obytes := r.offload()
+	return fmt.Sprintf("finished %d/%d, errors %d, rebuffers %d, startup p50/p95/p99 %.0f/%.0f/%.0f ms, "+
+		"requests %d, origin %.0f requests %s, offload %.3f%% requests %.3f%% bytes, wall %.0f s",
+		r.lt.Finished, r.lt.Students, r.lt.ErrorTotal, r.lt.Rebuffers, r.lt.StartupMS.P50, r.lt.StartupMS.P95, r.lt.StartupMS.P99,
+		r.lt.Requests, r.lt.Origin.Requests, mb(r.lt.Origin.Bytes), oreq, obytes, r.lt.WallSeconds)
+}
+
+// report is the whole benchmark.
+type report struct {
+	students              int
+	runs                  []result
+	loadBefore, loadAfter string
+	ladder                string
+	objects               int
+}
+
+func mb(b float64) string { return fmt.Sprintf("%.1f MB", b/1e6) }
+
+func (rp report) markdown(s *stack) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s\n\n", section)
+	fmt.Fprintf(&b, "%s, lectern `%s`; %d cores (%s), %s; load average %s before the first run, %s after the last.\n",
+		time.Now().UTC().Format("2006-01-02"), orDash(*version), runtime.NumCPU(), harness.CPUModel(), harness.MemTotal(),
+		rp.loadBefore, rp.loadAfter)
+	fmt.Fprintf(&b, "Command: `%s` (or `make bench-scale`).\n\n", *command)
+	fmt.Fprintf(&b, `Every process on 127.0.0.1 of this one machine: MinIO (one bucket), `+"`lectern origin --storage s3://...`"+`
+(signed playback, edge secrets), two regions of two `+"`lectern edge`"+` each (memory tier, defaults otherwise;
+each region's two edges are a peer group through `+"`--regions FILE --region R --self URL`"+`),
+`+"`lectern router --regions FILE`"+`, and `+"`lectern loadtest`"+` itself.
+
+The lecture: %s. Published with bench/puthls (the transcoder's object layout and metadata, %d objects)
+under %d lecture ids. Ladder: %s.
+
+Each run starts origin, edges and router afresh (empty caches; MinIO keeps the objects), then runs %d
+virtual students: `+"`--ramp class-start --ramp-window %s`"+` (all join within %s of lecture time,
+front-loaded), `+"`--speed %g`"+` (lecture time runs %gx as fast as the clock), `+"`--watch %s`"+` of lecture each,
+lectures by Zipf popularity, signed tokens split evenly over the two regions (the router follows the
+token's region). The students' command in the first run:
+
+    %s
+
+`, orDash(*clipNote), rp.objects, len(s.playlists), rp.ladder, rp.students, *ramp, *ramp, *speed, *speed, *watch,
+		strings.NewReplacer(*bin, "lectern", s.work, "$WORK").Replace(rp.runs[0].command))
+	b.WriteString("| run | finished | errors | rebuffers | startup p50 / p95 / p99 | requests | origin requests | origin bytes " +
+		"| offload, requests | offload, bytes | edge upstream fetches | collapsed waiters | prefetches | wall |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rp.runs {
+		oreq, obytes := r.offload()
+		fmt.Fprintf(&b, "| %s | %d / %d | %s | %d | %.0f / %.0f / %.0f ms | %d | %.0f | %s | %s | %s | %.0f | %.0f | %.0f | %.0f s |\n",
+			r.label, r.lt.Finished, r.lt.Students, errorCell(r.lt), r.lt.Rebuffers, r.lt.StartupMS.P50, r.lt.StartupMS.P95,
+			r.lt.StartupMS.P99, r.lt.Requests, r.lt.Origin.Requests, mb(r.lt.Origin.Bytes), pctCell(oreq), pctCell(obytes),
+			r.lt.Edges.UpstreamFetches, r.lt.Edges.Collapsed, r.lt.Edges.Prefetches, r.lt.WallSeconds)
+	}
+	b.WriteString("\nBehind the table, per run: what the students moved, what the origin read from MinIO, what the edges " +
+		"turned away, and the processor time each role used during the run (seconds, both cores together):\n\n")
+	b.WriteString("| run | student bytes | rebuffer s | switches | peer fetches | shed 503s | origin storage reads | MinIO requests " +
+		"| CPU loadtest | CPU edges | CPU origin | CPU router |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rp.runs {
+		minio := "-"
+		if r.minioRequests >= 0 {
+			minio = fmt.Sprintf("%.0f", r.minioRequests)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %.0f | %.0f | %.0f | %s | %.1f | %.1f | %.1f | %.1f |\n",
+			r.label, mb(float64(r.lt.Bytes)), r.lt.RebufferSeconds, r.lt.Switches, r.edgeMetrics["lectern_edge_peer_fetches_total"],
+			r.edgeMetrics["lectern_edge_shed_total"]+r.edgeMetrics["lectern_edge_collapse_refused_total"],
+			r.originMetrics["lectern_origin_storage_reads_total"], minio,
+			r.cpu.loadtest.Seconds(), r.cpu.edges.Seconds(), r.cpu.origin.Seconds(), r.cpu.router.Seconds())
+	}
+	b.WriteString("\n")
+	b.WriteString(rp.reading())
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// errorCell is the error count with its statuses, e.g. "12 (503: 10, 504: 2)".
+func errorCell(lt loadtestReport) string {
+	if lt.ErrorTotal == 0 {
+		return "0"
+	}
+	var parts []string
+	for status, n := range lt.Errors {
+		parts = append(parts, fmt.Sprintf("%s: %d", status, n))
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("%d (%s)", lt.ErrorTotal, strings.Join(parts, ", "))
+}
+
+func pctCell(p float64) string { return fmt.Sprintf("%.3f %%", p) }
+
+// reading states what the figures say against the goal and against the first run; a person adds why.
+func (rp report) reading() string {
+	var b bytes.Buffer
+	first := rp.runs[0]
+	oreq, obytes := first.offload()
+	met := first.lt.ErrorTotal == 0 && first.lt.Rebuffers == 0 && oreq >= 99.9 && obytes >= 99.9 && first.lt.Finished == first.lt.Students
+	verdict := "met"
+	if !met {
+		verdict = "**not met**"
+	}
+	fmt.Fprintf(&b, "Reading: the goal for %s (every student finished, 0 errors, 0 rebuffers, offload >= 99.9 %% of requests "+
+		"and bytes) is %s: %d of %d finished, %d errors, %d rebuffers, %.3f %% and %.3f %%.",
+		first.label, verdict, first.lt.Finished, first.lt.Students, first.lt.ErrorTotal, first.lt.Rebuffers, oreq, obytes)
+	for _, r := range rp.runs[1:] {
+		fmt.Fprintf(&b, " With %s the origin served %s the requests (%.0f) and %s the bytes (%s) of %s",
+			r.label, ratio(r.lt.Origin.Requests, first.lt.Origin.Requests), r.lt.Origin.Requests,
+			ratio(r.lt.Origin.Bytes, first.lt.Origin.Bytes), mb(r.lt.Origin.Bytes), first.label)
+		fmt.Fprintf(&b, ", the edges made %.0f upstream fetches (%.0f)", r.lt.Edges.UpstreamFetches, first.lt.Edges.UpstreamFetches)
+		fmt.Fprintf(&b, "; startup p95 %.0f ms (%.0f), %d rebuffers, %d errors.", r.lt.StartupMS.P95, first.lt.StartupMS.P95,
+			r.lt.Rebuffers, r.lt.ErrorTotal)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// ratio says how a figure compares with the first run's: "3.2x", or "the same".
+func ratio(x, base float64) string {
+	switch {
+	case base == 0 && x == 0, x == base:
+		return "the same number of"
+	case base == 0:
+		return "more"
+	}
+	return fmt.Sprintf("%.2fx", x/base)
+}
+
+// ladder describes the master playlist's renditions: "1080p 592 kb/s, 720p 374 kb/s, ...".
+func ladder(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "master.m3u8"))
+	if err != nil {
+		return "?"
+	}
+	m, err := hls.ParseMaster(b)
+	if err != nil {
+		return "?"
+	}
+	var parts []string
+	for _, v := range m.Variants {
+		parts = append(parts, fmt.Sprintf("%dp %d kb/s", v.Height, v.Bandwidth/1000))
+	}
+	return strings.Join(parts, ", ") + " (peak, audio included)"
+}
+
+// countObjects counts the files of the lecture's tree: the objects of one published version.
+func countObjects(dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
