@@ -331,7 +331,9 @@ func (s *stack) runOnce(ctx context.Context, a ablation) (result, error) {
 	// Roles' CPU time from here on: what the run cost, start-up left out.
 	before := cpuOf(rn)
 	began := time.Now()
+	stopSampling := res.sampleMachine()
 	runErr := cmd.Run()
+	stopSampling()
 	res.elapsed = time.Since(began)
 	if cmd.ProcessState != nil {
 		res.cpu.loadtest = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
@@ -363,6 +365,38 @@ func (s *stack) runOnce(ctx context.Context, a ablation) (result, error) {
 		res.minioRequests = after - minioBefore
 	}
 	return res, nil
+}
+
+// sampleMachine measures how busy the machine's processors are from now until the returned function
+// is called: on the whole (busyMean) and over the busiest 5 s (busyPeak), as shares of all cores.
+func (res *result) sampleMachine() (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	b0, t0 := harness.CPUTimes()
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		pb, pt := b0, t0
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			b, t := harness.CPUTimes()
+			if t > pt {
+				res.busyPeak = max(res.busyPeak, float64(b-pb)/float64(t-pt))
+			}
+			pb, pt = b, t
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		if b, t := harness.CPUTimes(); t > t0 {
+			res.busyMean = float64(b-b0) / float64(t-t0)
+		}
+	}
 }
 
 // cpuTimes is processor time by role.

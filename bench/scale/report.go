@@ -66,6 +66,9 @@ type result struct {
 	originMetrics metrics // at the end of the run (the origin started with it)
 	edgeMetrics   metrics // the four edges', summed
 	minioRequests float64 // S3 requests MinIO answered during the run; -1 unknown
+	// busyMean and busyPeak are how busy the machine's cores were during the students' run, on the
+	// whole and over the busiest 5 s: 1 is every core busy.
+	busyMean, busyPeak float64
 }
 
 // offload is the share of the students' requests and bytes that did not reach the origin, in %.
@@ -134,19 +137,21 @@ token's region). The students' command in the first run:
 			r.lt.Edges.UpstreamFetches, r.lt.Edges.Collapsed, r.lt.Edges.Prefetches, r.lt.WallSeconds)
 	}
 	b.WriteString("\nBehind the table, per run: what the students moved, what the origin read from MinIO, what the edges " +
-		"turned away, and the processor time each role used during the run (seconds, both cores together):\n\n")
+		"turned away, the processor time each role used during the run (seconds, both cores together), and how busy the " +
+		"machine's cores were (everything on it, other work included):\n\n")
 	b.WriteString("| run | student bytes | rebuffer s | switches | peer fetches | shed 503s | origin storage reads | MinIO requests " +
-		"| CPU loadtest | CPU edges | CPU origin | CPU router |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		"| CPU loadtest | CPU edges | CPU origin | CPU router | machine busy, mean / peak 5 s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rp.runs {
 		minio := "-"
 		if r.minioRequests >= 0 {
 			minio = fmt.Sprintf("%.0f", r.minioRequests)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %.0f | %.0f | %.0f | %s | %.1f | %.1f | %.1f | %.1f |\n",
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %.0f | %.0f | %.0f | %s | %.1f | %.1f | %.1f | %.1f | %.0f %% / %.0f %% |\n",
 			r.label, mb(float64(r.lt.Bytes)), r.lt.RebufferSeconds, r.lt.Switches, r.edgeMetrics["lectern_edge_peer_fetches_total"],
 			r.edgeMetrics["lectern_edge_shed_total"]+r.edgeMetrics["lectern_edge_collapse_refused_total"],
 			r.originMetrics["lectern_origin_storage_reads_total"], minio,
-			r.cpu.loadtest.Seconds(), r.cpu.edges.Seconds(), r.cpu.origin.Seconds(), r.cpu.router.Seconds())
+			r.cpu.loadtest.Seconds(), r.cpu.edges.Seconds(), r.cpu.origin.Seconds(), r.cpu.router.Seconds(),
+			100*r.busyMean, 100*r.busyPeak)
 	}
 	b.WriteString("\n")
 	b.WriteString(rp.reading())

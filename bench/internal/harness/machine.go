@@ -3,7 +3,9 @@ package harness
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // CPUModel is the processor's model name from /proc/cpuinfo.
@@ -37,4 +39,32 @@ func LoadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// CPUTimes returns the processor time the whole machine has spent busy (everything but idle and
+// iowait) and in total since boot, summed over its cores, from /proc/stat; zeros when it cannot be
+// read. Two readings give how busy the machine was in between.
+func CPUTimes() (busy, total time.Duration) {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0
+	}
+	var sum, idle int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i == 7 { // steal: time the hypervisor gave to others, neither busy nor idle here
+			continue
+		}
+		if i >= 8 { // guest times are already counted in user and nice
+			break
+		}
+		sum += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	tick := time.Second / 100
+	return time.Duration(sum-idle) * tick, time.Duration(sum) * tick
 }
