@@ -75,6 +75,6 @@ bench-router:
 bench-ttff:
 	bash bench/ttff.sh --write
 
-## bench-scale: 10 000 virtual students on 2 regions x 2 edges + origin + MinIO, then with collapsing, peer group, prefetch each off (loopback, ~10 min); writes docs/benchmarks.md
+## bench-scale: 10 000 virtual students on 2 regions x 2 edges + origin + MinIO, then with collapsing, peer group, prefetch each off (loopback, ~30 min); writes docs/benchmarks.md
 bench-scale:
 	bash bench/scale.sh --write

@@ -40,7 +40,7 @@ var (
 	hlsDir   = flag.String("hls", "", "the transcoded lecture: a `lectern transcode` output directory (required)")
 	lectures = flag.Int("lectures", 4, "lecture ids the lecture is published under; students pick one by Zipf popularity")
 	students = flag.Int("students", 10000, "virtual students per run")
-	speed    = flag.Float64("speed", 1, "loadtest --speed: lecture time runs this many times faster than wall time")
+	speed    = flag.Float64("speed", 0.25, "loadtest --speed: lecture time runs this many times faster than wall time")
 	watch    = flag.Duration("watch", 90*time.Second, "loadtest --watch: lecture time each student plays")
 	ramp     = flag.Duration("ramp-window", 30*time.Second, "loadtest --ramp-window of the class-start ramp, in lecture time")
 	extra    = flag.String("loadtest-args", "", "more loadtest flags, space-separated (e.g. --bandwidth 6 --bandwidth-sigma 0.5)")

@@ -120,13 +120,13 @@ Each run starts origin, edges and router afresh (empty caches; MinIO keeps the o
 virtual students: `+"`--ramp class-start --ramp-window %s`"+` (all join within %s of lecture time,
 front-loaded), `+"`--speed %g`"+` (lecture time runs %gx as fast as the clock), `+"`--watch %s`"+` of lecture each,
 lectures by Zipf popularity, signed tokens split evenly over the two regions (the router follows the
-token's region). The students' command in the first run:
+token's region).%s The students' command in the first run:
 
     %s
 
-`, orDash(*clipNote), rp.objects, len(s.playlists), rp.ladder, rp.students, *ramp, *ramp, *speed, *speed, *watch,
+`, orDash(*clipNote), rp.objects, len(s.playlists), rp.ladder, rp.students, *ramp, *ramp, *speed, *speed, *watch, speedNote(),
 		strings.NewReplacer(*bin, "lectern", s.work, "$WORK").Replace(rp.runs[0].command))
-	b.WriteString("| run | finished | errors | rebuffers | startup p50 / p95 / p99 | requests | origin requests | origin bytes " +
+	b.WriteString("| run | finished | errors | rebuffers | startup (wall) p50 / p95 / p99 | requests | origin requests | origin bytes " +
 		"| offload, requests | offload, bytes | edge upstream fetches | collapsed waiters | prefetches | wall |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rp.runs {
@@ -136,18 +136,18 @@ token's region). The students' command in the first run:
 			r.lt.StartupMS.P99, r.lt.Requests, r.lt.Origin.Requests, mb(r.lt.Origin.Bytes), pctCell(oreq), pctCell(obytes),
 			r.lt.Edges.UpstreamFetches, r.lt.Edges.Collapsed, r.lt.Edges.Prefetches, r.lt.WallSeconds)
 	}
-	b.WriteString("\nBehind the table, per run: what the students moved, what the origin read from MinIO, what the edges " +
-		"turned away, the processor time each role used during the run (seconds, both cores together), and how busy the " +
+	b.WriteString("\nBehind the table, per run: what the students moved, the edges' misses (client, peer and prefetch " +
+		"requests not answered from the cache), what the origin read from MinIO, what the edges turned away, the processor time each role used during the run (seconds, both cores together), and how busy the " +
 		"machine's cores were (everything on it, other work included):\n\n")
-	b.WriteString("| run | student bytes | rebuffer s | switches | peer fetches | shed 503s | origin storage reads | MinIO requests " +
-		"| CPU loadtest | CPU edges | CPU origin | CPU router | machine busy, mean / peak 5 s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| run | student bytes | rebuffer s | switches | seeks | edge misses | peer fetches | shed 503s | origin storage reads | MinIO requests " +
+		"| CPU loadtest | CPU edges | CPU origin | CPU router | machine busy, mean / peak 5 s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rp.runs {
 		minio := "-"
 		if r.minioRequests >= 0 {
 			minio = fmt.Sprintf("%.0f", r.minioRequests)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %.0f | %.0f | %.0f | %s | %.1f | %.1f | %.1f | %.1f | %.0f %% / %.0f %% |\n",
-			r.label, mb(float64(r.lt.Bytes)), r.lt.RebufferSeconds, r.lt.Switches, r.edgeMetrics["lectern_edge_peer_fetches_total"],
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %d | %.0f | %.0f | %.0f | %.0f | %s | %.1f | %.1f | %.1f | %.1f | %.0f %% / %.0f %% |\n",
+			r.label, mb(float64(r.lt.Bytes)), r.lt.RebufferSeconds, r.lt.Switches, r.lt.Seeks, r.lt.Edges.Misses, r.edgeMetrics["lectern_edge_peer_fetches_total"],
 			r.edgeMetrics["lectern_edge_shed_total"]+r.edgeMetrics["lectern_edge_collapse_refused_total"],
 			r.originMetrics["lectern_origin_storage_reads_total"], minio,
 			r.cpu.loadtest.Seconds(), r.cpu.edges.Seconds(), r.cpu.origin.Seconds(), r.cpu.router.Seconds(),
@@ -156,6 +156,16 @@ token's region). The students' command in the first run:
 	b.WriteString("\n")
 	b.WriteString(rp.reading())
 	return b.String()
+}
+
+// speedNote says why a run is slowed down, when it is.
+func speedNote() string {
+	if *speed >= 1 {
+		return ""
+	}
+	return fmt.Sprintf(` Slowed down, not accelerated: this machine cannot move the students' bytes at lecture
+pace (bench/scale.sh says how much it can); every player decides as at 1x, and startup times, in wall time,
+include downloads paced at %gx the students' bandwidths.`, *speed)
 }
 
 func orDash(s string) string {
@@ -193,6 +203,11 @@ func (rp report) reading() string {
 	fmt.Fprintf(&b, "Reading: the goal for %s (every student finished, 0 errors, 0 rebuffers, offload >= 99.9 %% of requests "+
 		"and bytes) is %s: %d of %d finished, %d errors, %d rebuffers, %.3f %% and %.3f %%.",
 		first.label, verdict, first.lt.Finished, first.lt.Students, first.lt.ErrorTotal, first.lt.Rebuffers, oreq, obytes)
+	if first.busyPeak >= 0.95 {
+		fmt.Fprintf(&b, " The machine's cores were saturated during it (%.0f %% busy on the whole, %.0f %% over the busiest 5 s, "+
+			"everything on the machine counted): startup times and rebuffers then measure the machine as much as the CDN.",
+			100*first.busyMean, 100*first.busyPeak)
+	}
 	for _, r := range rp.runs[1:] {
 		fmt.Fprintf(&b, " With %s the origin served %s the requests (%.0f) and %s the bytes (%s) of %s",
 			r.label, ratio(r.lt.Origin.Requests, first.lt.Origin.Requests), r.lt.Origin.Requests,
