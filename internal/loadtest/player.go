@@ -78,9 +78,14 @@ type playback struct {
 	last              time.Time
 	started           bool // the first media arrived: the playhead runs
 	stalling, seeking bool
-	head, end         float64 // playhead, end of the buffered range
-	played, stalled   float64
-	rebuffers         int
+	// afterSeek holds from a seek until the second media arrival after it: playback resumed on the
+	// part of one segment that follows the seek position, and the next one is on its way.
+	afterSeek       bool
+	head, end       float64 // playhead, end of the buffered range
+	played, stalled float64
+	rebuffers       int
+	// seekRebuffers counts the rebuffers that began while afterSeek held (they are in rebuffers too).
+	seekRebuffers int
 }
 
 // advance moves the clock to now.
@@ -102,6 +107,9 @@ func (p *playback) advance(now time.Time) {
 	if !p.stalling {
 		p.stalling = true
 		p.rebuffers++
+		if p.afterSeek {
+			p.seekRebuffers++
+		}
 	}
 }
 
@@ -115,6 +123,9 @@ func (p *playback) buffered(now time.Time, end float64) {
 	p.advance(now)
 	p.end = end
 	if end > p.head {
+		if !p.seeking {
+			p.afterSeek = false
+		}
 		p.stalling, p.seeking = false, false
 	}
 }
@@ -122,7 +133,7 @@ func (p *playback) buffered(now time.Time, end float64) {
 // seek jumps to pos and flushes the buffer; the wait for media there is seeking, not a stall.
 func (p *playback) seek(now time.Time, pos float64) {
 	p.advance(now)
-	p.head, p.end, p.seeking, p.stalling = pos, pos, true, false
+	p.head, p.end, p.seeking, p.stalling, p.afterSeek = pos, pos, true, false, true
 }
 
 // ahead is the buffered media in front of the playhead.

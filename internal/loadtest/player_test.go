@@ -72,10 +72,19 @@ func TestPlaybackClock(t *testing.T) {
 	if !near(p.stalled, 2) || p.rebuffers != 1 || !near(p.played, 5) {
 		t.Fatalf("seeking: %+v", p)
 	}
-	p.buffered(at(2000), 56)
+	p.buffered(at(2000), 52) // the seek landed 4 s into a 6 s segment: 2 s to play
 	p.advance(at(2100))
-	if !near(p.head, 51) || !near(p.played, 6) {
+	if !near(p.head, 51) || !near(p.played, 6) || p.seekRebuffers != 0 {
 		t.Fatalf("after the seek: %+v", p)
+	}
+	p.advance(at(2300)) // the next segment is late: a rebuffer right after the seek
+	if p.rebuffers != 2 || p.seekRebuffers != 1 || !near(p.stalled, 3) {
+		t.Fatalf("dry after the seek: %+v", p)
+	}
+	p.buffered(at(2300), 58)
+	p.advance(at(3000)) // 6 s buffered, 7 s elapsed: an ordinary rebuffer, the seek is behind
+	if p.rebuffers != 3 || p.seekRebuffers != 1 {
+		t.Fatalf("later stall: %+v", p)
 	}
 }
 

@@ -23,10 +23,14 @@ type Report struct {
 	StartupMS Percentiles `json:"startup_ms"`
 	// Rebuffers counts stalls (the buffer ran dry during playback; not the wait after a seek);
 	// RebufferSeconds and PlayedSeconds are lecture time; RebufferRatio is stalled / (played + stalled).
-	Rebuffers       int64   `json:"rebuffers"`
-	RebufferSeconds float64 `json:"rebuffer_seconds"`
-	PlayedSeconds   float64 `json:"played_seconds"`
-	RebufferRatio   float64 `json:"rebuffer_ratio"`
+	Rebuffers int64 `json:"rebuffers"`
+	// RebuffersAfterSeek is how many of Rebuffers began right after a seek, before the second media
+	// arrived there: playback resumed on what was left of the segment the seek landed in. Quality of
+	// experience measures usually count these with the seek rather than as rebuffering.
+	RebuffersAfterSeek int64   `json:"rebuffers_after_seek"`
+	RebufferSeconds    float64 `json:"rebuffer_seconds"`
+	PlayedSeconds      float64 `json:"played_seconds"`
+	RebufferRatio      float64 `json:"rebuffer_ratio"`
 	// Requests and Bytes are the students' own requests (every attempt, the router's redirects not
 	// counted separately) and the body bytes they received.
 	Requests int64 `json:"requests"`
@@ -111,7 +115,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
 	row("students", "%d (started %d, finished %d, failed %d, unfinished %d)", r.Students, r.Started, r.Finished, r.Failed, r.Unfinished)
 	row("startup", "p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms", r.StartupMS.P50, r.StartupMS.P95, r.StartupMS.P99, r.StartupMS.Max)
-	row("rebuffers", "%d, %.1f s stalled over %.1f s played (ratio %.5f)", r.Rebuffers, r.RebufferSeconds, r.PlayedSeconds, r.RebufferRatio)
+	row("rebuffers", "%d (%d right after a seek), %.1f s stalled over %.1f s played (ratio %.5f)", r.Rebuffers, r.RebuffersAfterSeek,
+		r.RebufferSeconds, r.PlayedSeconds, r.RebufferRatio)
 	row("requests", "%d, %s", r.Requests, bytesText(r.Bytes))
 	errs := keyed(r.Errors)
 	if errs != "" {

@@ -58,13 +58,14 @@ type runner struct {
 	requests, bytes, errors, switches, seeks, rebuffers atomic.Int64
 	started, active, finished, failed                   atomic.Int64
 
-	mu       sync.Mutex
-	startups []float64 // ms
-	played   float64
-	stalled  float64
-	outcomes [3]int
-	errs     map[string]int64
-	rungs    map[int]int64
+	mu            sync.Mutex
+	startups      []float64 // ms
+	played        float64
+	stalled       float64
+	seekRebuffers int64
+	outcomes      [3]int
+	errs          map[string]int64
+	rungs         map[int]int64
 }
 
 // Run runs the load test described by cfg and reports what the students saw. It returns an error
@@ -177,6 +178,7 @@ func (r *runner) done(s *student, out outcome) {
 	case failed:
 		r.failed.Add(1)
 	}
+	s.reportRebuffers() // a stall found as the student stopped
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.outcomes[out]++
@@ -185,6 +187,7 @@ func (r *runner) done(s *student, out outcome) {
 	}
 	r.played += s.pb.played
 	r.stalled += s.pb.stalled
+	r.seekRebuffers += int64(s.pb.seekRebuffers)
 	for k, v := range s.count.errors {
 		r.errs[k] += v
 	}
@@ -225,7 +228,7 @@ func (r *runner) report(wall time.Duration, origin, edges sample) *Report {
 		Students: r.cfg.Students, Started: int(r.started.Load()),
 		Finished: r.outcomes[finished], Failed: r.outcomes[failed], Unfinished: r.outcomes[stopped],
 		StartupMS: percentiles(r.startups),
-		Rebuffers: r.rebuffers.Load(), RebufferSeconds: r.stalled, PlayedSeconds: r.played,
+		Rebuffers: r.rebuffers.Load(), RebuffersAfterSeek: r.seekRebuffers, RebufferSeconds: r.stalled, PlayedSeconds: r.played,
 		RebufferRatio: ratio(r.stalled, r.played+r.stalled),
 		Requests:      r.requests.Load(), Bytes: r.bytes.Load(),
 		Errors: r.errs, ErrorTotal: r.errors.Load(), Switches: r.switches.Load(), Seeks: r.seeks.Load(),

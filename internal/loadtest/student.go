@@ -26,6 +26,7 @@ type student struct {
 	inits     map[string]bool       // init sections fetched, by URL
 	count     counts
 	startup   time.Duration // join to first media; 0 until then
+	reported  int           // rebuffers already added to the live total
 }
 
 // counts are one student's tallies, merged into the report when it stops.
@@ -109,14 +110,10 @@ func (s *student) play(ctx context.Context) outcome {
 	if audio != nil {
 		aEnd = 0
 	}
-	reported := 0
 	for {
 		now := time.Now()
 		s.pb.advance(now)
-		if s.pb.rebuffers > reported {
-			s.r.rebuffers.Add(int64(s.pb.rebuffers - reported))
-			reported = s.pb.rebuffers
-		}
+		s.reportRebuffers()
 		if s.pb.started && s.pb.played+s.pb.ahead() >= watch {
 			break
 		}
@@ -190,6 +187,14 @@ func (s *student) play(ctx context.Context) outcome {
 	s.pb.played += s.pb.ahead()
 	s.pb.head = s.pb.end
 	return finished
+}
+
+// reportRebuffers adds the rebuffers not yet counted to the run's live total.
+func (s *student) reportRebuffers() {
+	if s.pb.rebuffers > s.reported {
+		s.r.rebuffers.Add(int64(s.pb.rebuffers - s.reported))
+		s.reported = s.pb.rebuffers
+	}
 }
 
 // audioUpTo fetches audio segments from the buffered end aEnd until the audio reaches vEnd (hls.js's
