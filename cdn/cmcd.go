@@ -16,18 +16,7 @@ const cmcdParam = "CMCD"
 // cache key.
 func withoutCMCD(r *http.Request) *http.Request {
 	q := r.URL.RawQuery
-	if !strings.Contains(q, cmcdParam) {
-		return r
-	}
-	kept := make([]string, 0, strings.Count(q, "&")+1)
-	for _, arg := range strings.Split(q, "&") {
-		name, _, _ := strings.Cut(arg, "=")
-		if name == cmcdParam {
-			continue
-		}
-		kept = append(kept, arg)
-	}
-	stripped := strings.Join(kept, "&")
+	stripped := stripCMCD(q)
 	if stripped == q {
 		return r
 	}
@@ -38,4 +27,21 @@ func withoutCMCD(r *http.Request) *http.Request {
 	out.URL = &u
 	out.RequestURI = u.RequestURI()
 	return out
+}
+
+// stripCMCD returns the raw query q without its CMCD= arguments, the others kept in their order and
+// spelling.
+func stripCMCD(q string) string {
+	if !strings.Contains(q, cmcdParam) {
+		return q
+	}
+	kept := make([]string, 0, strings.Count(q, "&")+1)
+	for _, arg := range strings.Split(q, "&") {
+		name, _, _ := strings.Cut(arg, "=")
+		if name == cmcdParam {
+			continue
+		}
+		kept = append(kept, arg)
+	}
+	return strings.Join(kept, "&")
 }

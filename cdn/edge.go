@@ -360,6 +360,25 @@ func cacheKey(u *url.URL) string {
 	return u.EscapedPath() + "?" + u.RawQuery
 }
 
+// CacheKey returns the key under which an edge caches a playback request for u (a request URI:
+// path and query): the /s/{token} prefix of a signed URL and every CMCD= query argument removed, as
+// the edge removes them before the cache is consulted. The token is not verified here. Every
+// student's request for one object therefore has one key, whatever their token and player state;
+// models of the edge use it (`lectern simulate`).
+func CacheKey(u *url.URL) string {
+	v := *u
+	if _, rest, ok := splitSigned(v.EscapedPath()); ok {
+		// The token is in the URL alphabet, so the escaped path splits where the path does.
+		p, err := url.PathUnescape(rest)
+		if err != nil {
+			p = rest
+		}
+		v.Path, v.RawPath = p, rest
+	}
+	v.RawQuery = stripCMCD(v.RawQuery)
+	return cacheKey(&v)
+}
+
 // serveCacheable answers GET and HEAD: from a fresh entry, or through a (collapsed) fill.
 func (e *Edge) serveCacheable(w http.ResponseWriter, r *http.Request, prio priority) result {
 	key := cacheKey(r.URL)

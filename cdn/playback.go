@@ -47,11 +47,10 @@ func isHLS(p string) bool { return p == "/hls" || strings.HasPrefix(p, "/hls/") 
 // /hls/{lecture}/... The path must be clean: the token was issued for one lecture, and dot segments
 // or doubled slashes could point the rest of the path elsewhere once an upstream resolves them.
 func (e *Edge) verifySigned(r *http.Request) (*http.Request, bool) {
-	token, rest, ok := strings.Cut(r.URL.Path[len(signedPrefix):], "/")
-	if !ok || token == "" {
+	token, rest, ok := splitSigned(r.URL.Path)
+	if !ok {
 		return nil, false
 	}
-	rest = "/" + rest
 	if !isHLS(rest) || !cleanPath(rest) {
 		return nil, false
 	}
@@ -77,6 +76,18 @@ func (e *Edge) verifySigned(r *http.Request) (*http.Request, bool) {
 	out.URL = &u
 	out.RequestURI = u.RequestURI()
 	return out, true
+}
+
+// splitSigned splits a signed playback path /s/{token}/rest into the token and /rest.
+func splitSigned(p string) (token, rest string, ok bool) {
+	if !strings.HasPrefix(p, signedPrefix) {
+		return "", "", false
+	}
+	token, rest, ok = strings.Cut(p[len(signedPrefix):], "/")
+	if !ok || token == "" {
+		return "", "", false
+	}
+	return token, "/" + rest, true
 }
 
 // cleanPath reports whether p has no empty, "." or ".." segments (a trailing slash is allowed).

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,17 +96,7 @@ func (p *prefetcher) learn(dir, key string) *rendition {
 		return known
 	}
 	r := &rendition{src: ent}
-	if m, err := hls.ParseMedia(ent.body); err == nil {
-		r.index = make(map[string]int, len(m.Segments))
-		for _, s := range m.Segments {
-			seg, ok := resolveRef(dir, s.URI)
-			if !ok {
-				continue
-			}
-			r.index[seg] = len(r.segments)
-			r.segments = append(r.segments, seg)
-		}
-	}
+	r.segments, r.index = mediaSegments(dir, ent.body)
 	p.mu.Lock()
 	if len(p.parsed) >= maxRenditions {
 		// Drop them all: later requests teach what is still being played.
@@ -127,12 +118,63 @@ func (p *prefetcher) evicted(key string) {
 	}
 }
 
+// mediaSegments returns the cache keys of the segments a media playlist (body, in directory dir)
+// lists, in order, and each one's position; nil when it lists none or does not parse.
+func mediaSegments(dir string, body []byte) ([]string, map[string]int) {
+	m, err := hls.ParseMedia(body)
+	if err != nil {
+		return nil, nil
+	}
+	var segs []string
+	index := make(map[string]int, len(m.Segments))
+	for _, s := range m.Segments {
+		seg, ok := resolveRef(dir, s.URI)
+		if !ok {
+			continue
+		}
+		index[seg] = len(segs)
+		segs = append(segs, seg)
+	}
+	return segs, index
+}
+
+// following returns the n segments after position i (-1: the first n).
+func following(segments []string, i, n int) []string {
+	return segments[min(i+1, len(segments)):min(i+1+n, len(segments))]
+}
+
 // fetchNext prefetches the n segments after position i (-1: from the first).
 func (p *prefetcher) fetchNext(r *rendition, i int) {
-	for j := i + 1; j <= i+p.n && j < len(r.segments); j++ {
-		p.fetch(r.segments[j])
+	for _, key := range following(r.segments, i, p.n) {
+		p.fetch(key)
 	}
 }
+
+// PrefetchTargets returns the cache keys an edge with Config.Prefetch n fetches once it has served
+// key to a client, given the media playlist (playlistKey, the cache key it was served under, and
+// body) that lists key: the n segments after it, or the first n when key is the playlist itself. A
+// key the playlist does not list gives none. This is the edge's own resolution, for models of the
+// edge (`lectern simulate`); the edge learns playlists as it serves them.
+func PrefetchTargets(playlistKey string, body []byte, key string, n int) []string {
+	dir, _ := path.Split(pathOf(playlistKey))
+	segs, index := mediaSegments(dir, body)
+	i, ok := index[key]
+	switch {
+	case key == playlistKey:
+		i = -1
+	case !ok:
+		return nil
+	}
+	return slices.Clone(following(segs, i, n))
+}
+
+// PrefetchSlots and PrefetchRenditions are the prefetcher's bounds: prefetches running at once on an
+// edge (one that finds none free is dropped), and media playlists it remembers (past that it forgets
+// them all and learns again from the playlists it serves next).
+const (
+	PrefetchSlots      = maxPrefetches
+	PrefetchRenditions = maxRenditions
+)
 
 // fetch fills key unless it is cached already or no prefetch slot is free.
 func (p *prefetcher) fetch(key string) {

@@ -322,3 +322,34 @@ func TestRouterSessionsArePlaylists(t *testing.T) {
 		t.Errorf("%d decisions counted, want all 6", decisions)
 	}
 }
+
+// SetEdgeUp takes an edge out of service without probes: its lectures go to the other edge of the
+// region, and with the region's edges all out, to the neighbour; back in, it has them again.
+func TestRouterSetEdgeUp(t *testing.T) {
+	r, _ := newTestRouter(t, RouterConfig{Map: mustMap(t, twoRegions)})
+	first, err := r.Route("lec-7", "seoul", netip.Addr{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "http://s1.test:8082"
+	if first.Edge == other {
+		other = "http://s2.test:8082/"
+	}
+	if !r.SetEdgeUp(first.Edge+"/", false) {
+		t.Fatalf("SetEdgeUp(%s/) found no edge", first.Edge)
+	}
+	if d, err := r.Route("lec-7", "seoul", netip.Addr{}, ""); err != nil || canonicalBaseURL(d.Edge) != canonicalBaseURL(other) || d.Fallback {
+		t.Errorf("%s down: %+v %v, want %s", first.Edge, d, err, other)
+	}
+	r.SetEdgeUp(other, false)
+	if d, err := r.Route("lec-7", "seoul", netip.Addr{}, ""); err != nil || d.Edge != "http://b1.test:8082" || !d.Fallback {
+		t.Errorf("seoul down: %+v %v, want busan-ulsan's edge", d, err)
+	}
+	r.SetEdgeUp(first.Edge, true)
+	if d, err := r.Route("lec-7", "seoul", netip.Addr{}, ""); err != nil || d.Edge != first.Edge {
+		t.Errorf("%s back: %+v %v", first.Edge, d, err)
+	}
+	if r.SetEdgeUp("http://nowhere.test:8082", false) {
+		t.Error("SetEdgeUp of an edge the map does not list")
+	}
+}

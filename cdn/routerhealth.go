@@ -141,6 +141,20 @@ func (r *Router) report(edge string) {
 	}
 }
 
+// SetEdgeUp puts the edge (its base URL, spelled as in the map or any way canonicalBaseURL
+// equates with it) in service or out of it, as a probe's answer would, and reports whether the map
+// lists it. Probes, when they run, overrule it at their next answer; it is for routers that run
+// without them (RouterConfig.ProbeInterval < 0), such as the model of `lectern simulate`.
+func (r *Router) SetEdgeUp(edge string, up bool) bool {
+	st := r.table.Load().byURL[canonicalBaseURL(edge)]
+	if st == nil {
+		return false
+	}
+	st.fails.Store(0)
+	st.up.Store(up)
+	return true
+}
+
 // decay halves every edge's session count: a session counts fully when it starts and fades after.
 func (r *Router) decay() {
 	for _, e := range r.table.Load().listed {
