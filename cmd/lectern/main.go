@@ -17,6 +17,9 @@
 //	lectern plan             capacity planning: edges per region, origin egress, storage and transcode workers
 //	                         from students, regions and the ladder (--ladder, or --master FILE|URL with --mix);
 //	                         prints each figure with its arithmetic (--json for tools)
+//	lectern simulate         discrete-event model of the 09:00 class start (3 M students, 186 edges): origin
+//	                         requests per second with and without collapsing, peer groups and prefetch, and
+//	                         with an edge or a region lost (--json for the series)
 //
 // Every flag can also be set by an environment variable: --db is LECTERN_DB, --origin-listen is
 // LECTERN_ORIGIN_LISTEN. `lectern ROLE -h` lists a role's flags with their defaults.
@@ -54,6 +57,7 @@ func commands() []command {
 		{"retranscode", "queue a new version of lectures from their stored sources (new ladder or profile)", runRetranscode},
 		{"loadtest", "virtual students that play like hls.js against this machine's router or edge; startup, rebuffers, offload", runLoadtest},
 		{"plan", "capacity planning: edges, origin egress, storage and workers, with the arithmetic shown", runPlan},
+		{"simulate", "discrete-event model of the 09:00 flash crowd: origin requests/s with and without each edge mechanism", runSimulate},
 		{"upload", "send a lecture video to a server (resumable; --wait follows the transcode)", runUpload},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "lectern", version)
