@@ -52,7 +52,7 @@ func runSimulate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	killRegion := fs.String("kill-region", "", "NAME@T,...: every edge of the region (or \"largest\") dies at T (one scenario)")
 	seed := fs.Int64("seed", 1, "random seed: the same seed, the same students and results")
 	sample := fs.Int("sample", 1000, "every Nth student's signed URLs are minted with their own token and checked for the shared cache key")
-	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once")
+	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "passes run at once (a pass plays up to 4 scenarios over one timeline of requests)")
 	jsonOut := fs.String("json", "", "write the inputs, per-second series and summaries to this file")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -24,8 +24,7 @@ type lane struct {
 	slots     [][cdn.PrefetchSlots]int32
 	learned   [][]int32 // by edge: groups whose playlist its prefetcher knows
 
-	moved   map[int32]*moved
-	isMoved []uint64 // bit set by student id
+	moved map[int32]*moved // students whose student.moved has the lane's bit
 
 	res *Result
 }
@@ -63,14 +62,14 @@ func newLane(p *pass, k int, sc Scenario) (*lane, error) {
 		if l.router, err = cdn.NewRouter(cdn.RouterConfig{Map: w.cfg.Map, ProbeInterval: -1}); err != nil {
 			return nil, err
 		}
-		l.moved, l.isMoved = map[int32]*moved{}, make([]uint64, (len(w.join)+63)/64)
+		l.moved = map[int32]*moved{}
 	}
 	return l, nil
 }
 
-func (l *lane) setMoved(id int32, m *moved) {
-	l.moved[id] = m
-	l.isMoved[id>>6] |= 1 << (id & 63)
+func (l *lane) setMoved(s *student, m *moved) {
+	l.moved[s.id] = m
+	s.moved |= l.bit
 }
 
 // killDue takes out, at once, the edges the scenario loses by now: the router sends them no more
@@ -102,7 +101,7 @@ func (l *lane) join(p *pass, s *student) {
 	d, err := l.router.Route(w.lectures[w.lecture[s.id]], p.regNames[w.home[s.id]], netip.Addr{}, "")
 	if err != nil {
 		l.res.Summary.Unserved++
-		l.setMoved(s.id, &moved{gone: true})
+		l.setMoved(s, &moved{gone: true})
 		return
 	}
 	e := p.w.edgeIdx[d.Edge]
@@ -110,14 +109,14 @@ func (l *lane) join(p *pass, s *student) {
 		p.onRoute(l.k, s.id, e)
 	}
 	if e != s.edge {
-		l.setMoved(s.id, &moved{spot: p.place(s.id, e)})
+		l.setMoved(s, &moved{spot: p.place(s.id, e)})
 	}
 }
 
 // step is a student's request of the pass's timeline, in this lane.
 func (l *lane) step(p *pass, s *student, at spot, objs []stepObject, took, due int32) {
 	var m *moved
-	if l.isMoved != nil && l.isMoved[s.id>>6]&(1<<(s.id&63)) != 0 {
+	if s.moved&l.bit != 0 {
 		m = l.moved[s.id]
 		switch {
 		case m.gone:
@@ -134,7 +133,7 @@ func (l *lane) step(p *pass, s *student, at spot, objs []stepObject, took, due i
 		l.res.Summary.FailedRequests++
 		if m == nil {
 			m = &moved{spot: at}
-			l.setMoved(s.id, m)
+			l.setMoved(s, m)
 		}
 		m.failing, m.from, m.to, m.playT = true, s.step, s.step, s.playT
 		if t := p.now + int32(p.w.cfg.Failover.Milliseconds()); t < p.end {
@@ -199,8 +198,7 @@ func (l *lane) request(p *pass, edge int16, g, base int32, kind, o int) int32 {
 	res.edgeReq[int(edge)*p.w.secs+int(p.sec)]++
 	local := p.states.at(base + int32(o))
 	f := p.entry(base+int32(o), l.sc.Peers)
-	rend := p.groups[g].rend
-	ready := l.serve(p, edge, rend, o, f, local, true)
+	ready := l.serve(p, edge, g, o, f, local, true)
 	if l.pf == nil || kind == kindMaster {
 		return ready
 	}
@@ -210,7 +208,7 @@ func (l *lane) request(p *pass, edge int16, g, base int32, kind, o int) int32 {
 	switch {
 	case f.pfDone&l.bit != 0:
 	case ready == t:
-		l.prefetch(p, g, base, edge, rend, o)
+		l.prefetch(p, g, base, edge, o)
 	case f.pfDue&l.bit == 0 && ready < p.end:
 		// Prefetch runs once the answer is served.
 		f.pfDue |= l.bit
@@ -234,10 +232,12 @@ func (l *lane) learn(p *pass, g int32) {
 	l.learned[e] = append(l.learned[e], g)
 }
 
-// serve answers a request at edge e for object o of rend whose entry there is f: from the cache,
-// by joining the fill under way (collapsing), or by a fill of its own; it returns when the answer
-// is complete. client: a student's request (a peer's is counted by the asking edge).
-func (l *lane) serve(p *pass, e int16, rend int32, o int, f, local *entry, client bool) int32 {
+// serve answers a request at edge e for object o of a rendition whose entry there is f (local: the
+// edge's own entry for it, in group g, which is read for the rendition only on a miss; g < 0: the
+// rendition is -g-1): from the cache, by joining the fill under way (collapsing), or by a fill of
+// its own; it returns when the answer is complete. client: a student's request (a peer's is counted
+// by the asking edge).
+func (l *lane) serve(p *pass, e int16, g int32, o int, f, local *entry, client bool) int32 {
 	t := p.now
 	ready := f.ready[l.k]
 	switch {
@@ -248,6 +248,10 @@ func (l *lane) serve(p *pass, e int16, rend int32, o int, f, local *entry, clien
 			l.res.Summary.Collapsed++
 		}
 		return ready
+	}
+	rend := -g - 1
+	if g >= 0 {
+		rend = p.groups[g].rend
 	}
 	mine := l.upstream(p, e, rend, o, local)
 	f.ready[l.k] = min(ready, mine)
@@ -271,7 +275,7 @@ func (l *lane) upstream(p *pass, e int16, rend int32, o int, local *entry) int32
 		}
 		if owner != e {
 			l.res.PeerRequests[p.sec]++
-			return l.serve(p, owner, rend, o, f, f, false) + p.latPeer[kind][c]
+			return l.serve(p, owner, -rend-1, o, f, f, false) + p.latPeer[kind][c]
 		}
 	}
 	l.res.OriginRequests[p.sec]++
@@ -318,9 +322,9 @@ func (l *lane) liveOwner(p *pass, e int16, rend int32, o int) int16 {
 }
 
 // prefetch is the edge's prefetcher after it served object o of group g (its entries from base,
-// of rend at edge): the following segments neither cached nor being filled are filled, each on a
-// free prefetch slot, else dropped.
-func (l *lane) prefetch(p *pass, g, base int32, edge int16, rend int32, o int) {
+// at edge): the following segments neither cached nor being filled are filled, each on a free
+// prefetch slot, else dropped.
+func (l *lane) prefetch(p *pass, g, base int32, edge int16, o int) {
 	t := p.now
 	done := true
 	for _, n := range l.pf[o] {
@@ -345,7 +349,7 @@ func (l *lane) prefetch(p *pass, g, base int32, edge int16, rend int32, o int) {
 			continue
 		}
 		l.res.Prefetches[p.sec]++
-		f.ready[l.k] = l.upstream(p, edge, rend, int(n), p.states.at(base+int32(n)))
+		f.ready[l.k] = l.upstream(p, edge, p.groups[g].rend, int(n), p.states.at(base+int32(n)))
 		slots[free] = f.ready[l.k]
 	}
 	if done {

@@ -56,6 +56,7 @@ type student struct {
 	step         uint16
 	edge         int16
 	rung         uint8
+	moved        uint8 // by lane: the lane keeps the student elsewhere (lane.moved)
 }
 
 // Steps of a student: the master, the media playlists, the init sections with the first segment,
@@ -83,16 +84,16 @@ type pass struct {
 	states  store
 	blocks  []int32 // by region*renditions + rendition: the owners' entries, -1 until used
 
-	cal       [][]student // by ms
-	spare     [][]student // processed buckets' arrays, for the next ones
-	pfCal     [][]uint64  // prefetches due: lane << 60 | group << 16 | object
-	retryCal  [][]retry   // students asking the router again
-	now, sec  int32
-	end       int32
-	bucketCap int // a new bucket's room: a little more than a ms holds in the steady state
+	cal      []bucket   // by ms
+	chunks   []*chunk   // processed buckets' chunks, for the next ones
+	pfCal    [][]uint64 // prefetches due: lane << 60 | group << 16 | object
+	retryCal [][]retry  // students asking the router again
+	now, sec int32
+	end      int32
 
 	latOrigin, latPeer [][nClasses]int32 // fill times by kind and class, ms
 	peers              bool              // some lane has a peer group
+	rttMs, bitsPerMs   float64           // the students' link
 	sink               int32             // what touch read, so that the reads are made
 }
 
@@ -101,9 +102,8 @@ func newPass(w *world, scenarios []Scenario) (*pass, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pass{w: w, router: router, groupOf: map[uint64]int32{}, end: int32(w.cfg.Window.Milliseconds()),
-		bucketCap: max(16, 5*len(w.join)/4/int(w.cfg.Segment.Milliseconds()))}
-	p.cal, p.pfCal, p.retryCal = make([][]student, p.end), make([][]uint64, p.end), make([][]retry, p.end)
+	p := &pass{w: w, router: router, groupOf: map[uint64]int32{}, end: int32(w.cfg.Window.Milliseconds())}
+	p.cal, p.pfCal, p.retryCal = make([]bucket, p.end), make([][]uint64, p.end), make([][]retry, p.end)
 	for _, reg := range w.regions {
 		p.regNames = append(p.regNames, reg.name)
 	}
@@ -121,6 +121,7 @@ func newPass(w *world, scenarios []Scenario) (*pass, error) {
 			p.blocks[i] = -1
 		}
 	}
+	p.rttMs, p.bitsPerMs = w.cfg.StudentRTT.Seconds()*1000, w.cfg.StudentRate/1000
 	ms := func(seconds float64) int32 { return int32(max(1, math.Ceil(seconds*1000))) }
 	for kind := range w.kinds {
 		var o, q [nClasses]int32
@@ -131,36 +132,45 @@ func newPass(w *world, scenarios []Scenario) (*pass, error) {
 		}
 		p.latOrigin, p.latPeer = append(p.latOrigin, o), append(p.latPeer, q)
 	}
-	joins := make([]int, p.end)
-	for _, j := range w.join {
-		if j < p.end {
-			joins[j]++
-		}
-	}
-	for t, n := range joins {
-		if n > 0 {
-			p.cal[t] = make([]student, 0, n)
-		}
-	}
 	for i, j := range w.join {
 		p.schedule(j, student{id: int32(i)})
 	}
 	return p, nil
 }
 
+// A bucket of the calendar is a list of chunks of students, taken from and given back to a pool:
+// buckets of any size, with no array growing and no garbage.
+type bucket struct{ head, tail *chunk }
+
+const chunkLen = 128
+
+type chunk struct {
+	ev   [chunkLen]student
+	n    int
+	next *chunk
+}
+
 func (p *pass) schedule(t int32, s student) {
 	if t >= p.end {
 		return
 	}
-	if p.cal[t] == nil {
-		if len(p.spare) > 0 {
-			// A processed bucket's array, with room for about as many students as this one will hold.
-			p.cal[t], p.spare = p.spare[len(p.spare)-1], p.spare[:len(p.spare)-1]
+	b := &p.cal[t]
+	if b.tail == nil || b.tail.n == chunkLen {
+		var c *chunk
+		if n := len(p.chunks); n > 0 {
+			c, p.chunks = p.chunks[n-1], p.chunks[:n-1]
 		} else {
-			p.cal[t] = make([]student, 0, p.bucketCap)
+			c = new(chunk)
 		}
+		if b.tail == nil {
+			b.head = c
+		} else {
+			b.tail.next = c
+		}
+		b.tail = c
 	}
-	p.cal[t] = append(p.cal[t], s)
+	b.tail.ev[b.tail.n] = s
+	b.tail.n++
 }
 
 // play runs the calendar to the end of the window.
@@ -170,9 +180,11 @@ func (p *pass) play() {
 		for _, l := range p.lanes {
 			l.killDue(p)
 		}
-		p.touch(p.cal[t])
-		for i := 0; i < len(p.cal[t]); i++ {
-			p.step(p.cal[t][i])
+		for c := p.cal[t].head; c != nil; c = c.next {
+			p.touch(c.ev[:c.n])
+			for i := 0; i < c.n; i++ {
+				p.step(c.ev[i])
+			}
 		}
 		for _, r := range p.retryCal[t] {
 			p.lanes[r.lane].retry(p, r.id)
@@ -182,12 +194,15 @@ func (p *pass) play() {
 			l := p.lanes[ev>>60]
 			g := int32(ev >> 16 & (1<<44 - 1))
 			gr := p.groups[g]
-			l.prefetch(p, g, gr.base, gr.edge, gr.rend, int(ev&0xffff))
+			l.prefetch(p, g, gr.base, gr.edge, int(ev&0xffff))
 		}
-		if b := p.cal[t]; cap(b) > 0 {
-			p.spare = append(p.spare, b[:0])
+		for c := p.cal[t].head; c != nil; {
+			next := c.next
+			c.n, c.next = 0, nil
+			p.chunks = append(p.chunks, c)
+			c = next
 		}
-		p.cal[t], p.pfCal[t], p.retryCal[t] = nil, nil, nil
+		p.cal[t], p.pfCal[t], p.retryCal[t] = bucket{}, nil, nil
 	}
 }
 
@@ -202,27 +217,18 @@ func (p *pass) touch(bucket []student) {
 		if s.step == stepMaster {
 			continue
 		}
-		o := int32(objSeg0) + int32(s.step) - stepSeg0
-		if s.step < stepSeg0 {
-			o = objPlaylist
+		o := int32(objPlaylist)
+		if s.step >= stepSeg0 {
+			o = objSeg0 + int32(s.step-stepSeg0)
 		}
-		sink += p.states.at(s.vbase + o).ready[0]
-		if s.abase >= 0 {
-			sink += p.states.at(s.abase + o).ready[0]
-		}
-	}
-	if p.peers {
-		for i := range bucket {
-			s := &bucket[i]
-			if s.step == stepMaster {
-				continue
-			}
-			o := int32(objSeg0) + int32(s.step) - stepSeg0
-			if s.step < stepSeg0 {
-				o = objPlaylist
-			}
-			if e := p.states.at(s.vbase + o); e.owned {
-				sink += p.states.at(e.peer).ready[0]
+		for _, base := range [2]int32{s.vbase, s.abase} {
+			if base >= 0 {
+				e := p.states.at(base + o)
+				// The entries after it, which prefetch looks at, are in this cache line or the next.
+				sink += e.ready[0] + p.states.at(base + min(o+2, int32(p.w.nobj)-1)).ready[0]
+				if p.peers && e.owned {
+					sink += p.states.at(e.peer).ready[0]
+				}
 			}
 		}
 	}
@@ -377,8 +383,7 @@ func (p *pass) download(objs []stepObject) int32 {
 	for _, x := range objs {
 		bytes += p.w.size[x.kind][class(x.kind, x.o)]
 	}
-	c := p.w.cfg
-	return int32(math.Ceil((c.StudentRTT.Seconds() + float64(bytes*8)/c.StudentRate) * 1000))
+	return int32(math.Ceil(p.rttMs + float64(bytes*8)/p.bitsPerMs))
 }
 
 // due is when a step's segment is due to play (0: nothing is playing yet).
@@ -456,13 +461,19 @@ func (w *world) runAll(scenarios []Scenario, hook func(*pass)) ([]*Result, error
 	}
 	n := len(scenarios)
 	passes := max((n+maxLanes-1)/maxLanes, min(w.cfg.Parallel, n))
-	var groups [][]int // scenario indices by pass, dealt round-robin
-	for i := range passes {
-		var idx []int
-		for j := i; j < n; j += passes {
-			idx = append(idx, j)
+	// Scenarios are dealt round-robin, those that lose edges (the dearest: students fail over, and
+	// the lane routes them itself) first and from the last pass, which has the fewest lanes.
+	order := make([]int, 0, n)
+	for _, losing := range []bool{true, false} {
+		for j := range scenarios {
+			if len(scenarios[j].Kills) > 0 == losing {
+				order = append(order, j)
+			}
 		}
-		groups = append(groups, idx)
+	}
+	groups := make([][]int, passes) // scenario indices by pass
+	for i, j := range order {
+		groups[passes-1-i%passes] = append(groups[passes-1-i%passes], j)
 	}
 	results := make([]*Result, n)
 	errs := make([]error, passes)

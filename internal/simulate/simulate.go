@@ -23,32 +23,37 @@
 //     (its serving capacity), watching a lecture drawn from a Zipf popularity over Config.Lectures
 //     (lecture k is watched in proportion to 1/k^Zipf), on a rung drawn by the ladder's shares, with
 //     the separate audio rendition when Config.AudioRate is set. Everyone starts at the beginning.
-//   - Joins: every student joins within Config.Ramp after 09:00, front-loaded: the density falls
+//   - Joins: every student joins within Config.Ramp after 09:00, front-loaded: the join rate falls
 //     linearly from its peak at 09:00:00 to zero at the end of the ramp (half the students join in
 //     the first 29% of it, three quarters in the first half).
-//   - A student asks the master, then the media playlists (video and audio), then the init
-//     sections and the first segments, each when the previous answer arrived; segments follow back
-//     to back until Config.Buffer segments are buffered (hls.js fills a 30 s buffer), then one per
-//     segment duration as playback drains it. Answers that come after the segment was due to play
-//     count as stalls. The network between students and edges is not modelled.
+//   - A student asks for the master, then the media playlists (video and audio), then the init
+//     sections with the first segments, each once the previous download is over; segments follow
+//     back to back until Config.Buffer are buffered (hls.js fills a 30 s buffer), then one each
+//     time playback has made room for it. A download takes Config.StudentRTT plus the bytes at
+//     Config.StudentRate. The timeline is open loop: an edge that answers late (a fill under way,
+//     a failover) makes that answer late, counted as a stall when the segment was due to play, but
+//     does not move the student's later requests. This is what lets scenarios share one timeline.
 //   - An edge is a cache that never evicts within the window. A miss fills in Config.OriginRTT plus
 //     size / Config.FillRate from the origin, or in Config.PeerRTT plus size / Config.FillRate more
-//     from the key's owner, which itself fills from the origin. With collapsing, requests for a key
+//     from the key's owner, which fills from the origin itself. With collapsing, requests for a key
 //     being filled wait for that fill; without it, each goes upstream on its own (at the owner
 //     too). Prefetch fills start when a segment or playlist is served. Time has 1 ms steps.
 //   - A lost edge answers nothing from the moment it dies. The router takes it out at once; each of
 //     its students fails its next request, asks the router again Config.Failover later with
-//     failed=edge (docs/playback.md, "Through the router") and goes on from where it was, on the new
-//     edge, without fetching the playlists again. The peer group skips the dead edge at once (the
-//     edge pays a dial timeout first); its cached objects are gone.
+//     failed=edge (docs/playback.md, "Through the router") and asks the new edge for what failed,
+//     then goes on there. The peer group skips the dead edge at once (a real edge first pays a dial
+//     timeout); its cached objects are gone, and its keys pass to the next-ranked live edges.
 //
 // # Speed
 //
-// Events are 64-bit integers in a calendar of 1 ms buckets: a student's next request, a prefetch
-// due when an object is served, a loss. Each student is routed once (again on failover), keys and
-// owners are computed once per object and region and shared by the scenarios, which run in
-// parallel. The default matrix (3 000 000 students, 186 edges, 7 scenarios) takes about
-// the time docs/scale.md reports on a 2-core machine.
+// Scenarios play as the lanes of a pass: one calendar of 1 ms buckets holds the students' next
+// requests (each event the student's whole state, read in order), and every cache entry holds each
+// lane's state side by side, so a request costs one memory access for up to four scenarios.
+// Before a bucket is played its entries are read ahead, so that their cache misses overlap. Each
+// student is routed once (again on failover, and by a lane's own router when it loses edges), keys
+// and owners are computed once per object and region for all passes, which run in parallel.
+// The default matrix (3 000 000 students, 186 edges, 7 scenarios in two passes) is timed in
+// docs/scale.md, "Simulated 09:00".
 package simulate
 
 import (
@@ -101,7 +106,7 @@ type Config struct {
 	Sample int
 	// JoinAt, when set, places student i at JoinAt(i) after 09:00 instead of the ramp (tests).
 	JoinAt func(i int) time.Duration
-	// Parallel is how many scenarios run at once. Default 2.
+	// Parallel is how many passes (of up to four scenarios each) run at once. Default 2.
 	Parallel int
 }
 
