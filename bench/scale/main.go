@@ -351,6 +351,9 @@ func (s *stack) runOnce(ctx context.Context, a ablation) (result, error) {
 	if err := json.Unmarshal(b, &res.lt); err != nil {
 		return res, fmt.Errorf("loadtest report %s: %w", jsonPath, err)
 	}
+	if res.lt.Origin == nil || res.lt.Edges == nil {
+		return res, fmt.Errorf("loadtest report %s: no origin or edge counters (were --origin-metrics and --edge-metrics given?)", jsonPath)
+	}
 	for _, p := range rn.edges {
 		if p.Exited() {
 			return res, fmt.Errorf("%s died during the run:\n%s", p.Name, harness.TailFile(filepath.Join(s.work, p.Name+".log")))

@@ -13,55 +13,14 @@ import (
 
 	"github.com/lectern/lectern/bench/internal/harness"
 	"github.com/lectern/lectern/internal/hls"
+	"github.com/lectern/lectern/internal/loadtest"
 )
-
-// loadtestReport is `lectern loadtest --json`.
-type loadtestReport struct {
-	Students   int `json:"students"`
-	Started    int `json:"started"`
-	Finished   int `json:"finished"`
-	Failed     int `json:"failed"`
-	Unfinished int `json:"unfinished"`
-	StartupMS  struct {
-		P50 float64 `json:"p50"`
-		P95 float64 `json:"p95"`
-		P99 float64 `json:"p99"`
-		Max float64 `json:"max"`
-	} `json:"startup_ms"`
-	Rebuffers       int64            `json:"rebuffers"`
-	AfterSeek       int64            `json:"rebuffers_after_seek"`
-	RebufferSeconds float64          `json:"rebuffer_seconds"`
-	PlayedSeconds   float64          `json:"played_seconds"`
-	RebufferRatio   float64          `json:"rebuffer_ratio"`
-	Requests        int64            `json:"requests"`
-	Bytes           int64            `json:"bytes"`
-	Errors          map[string]int64 `json:"errors"`
-	ErrorTotal      int64            `json:"error_total"`
-	Switches        int64            `json:"switches"`
-	Seeks           int64            `json:"seeks"`
-	Rungs           map[string]any   `json:"rungs"`
-	Origin          struct {
-		Requests float64 `json:"requests"`
-		Bytes    float64 `json:"bytes"`
-	} `json:"origin"`
-	Edges struct {
-		Requests        float64 `json:"requests"`
-		Hits            float64 `json:"hits"`
-		Misses          float64 `json:"misses"`
-		UpstreamFetches float64 `json:"upstream_fetches"`
-		Bytes           float64 `json:"bytes"`
-		Collapsed       float64 `json:"collapsed"`
-		Prefetches      float64 `json:"prefetches"`
-	} `json:"edges"`
-	WallSeconds float64 `json:"wall_seconds"`
-	Speed       float64 `json:"speed"`
-}
 
 // result is one run: the loadtest's report and what the harness read beside it.
 type result struct {
 	ablation
 	command       string
-	lt            loadtestReport
+	lt            loadtest.Report // `lectern loadtest --json`, with its origin and edge counters
 	elapsed       time.Duration
 	cpu           cpuTimes
 	originMetrics metrics // at the end of the run (the origin started with it)
@@ -72,23 +31,21 @@ type result struct {
 	busyMean, busyPeak float64
 }
 
-// offload is the share of the students' requests and bytes that did not reach the origin, in %.
+// offload is the share of the students' requests and bytes that did not reach the origin, in %, as
+// the loadtest computed it (0 when the students made no request).
 func (r result) offload() (requests, bytes float64) {
-	pct := func(origin, students float64) float64 {
-		if students <= 0 {
-			return 0
-		}
-		return 100 * (1 - origin/students)
+	if r.lt.Offload == nil {
+		return 0, 0
 	}
-	return pct(r.lt.Origin.Requests, float64(r.lt.Requests)), pct(r.lt.Origin.Bytes, float64(r.lt.Bytes))
+	return 100 * r.lt.Offload.Requests, 100 * r.lt.Offload.Bytes
 }
 
 func (r result) summary() string {
 	oreq, obytes := r.offload()
 	return fmt.Sprintf("finished %d/%d, errors %d, rebuffers %d, startup p50/p95/p99 %.0f/%.0f/%.0f ms, "+
-		"requests %d, origin %.0f requests %s, offload %.3f%% requests %.3f%% bytes, wall %.0f s",
+		"requests %d, origin %d requests %s, offload %.3f%% requests %.3f%% bytes, wall %.0f s",
 		r.lt.Finished, r.lt.Students, r.lt.ErrorTotal, r.lt.Rebuffers, r.lt.StartupMS.P50, r.lt.StartupMS.P95, r.lt.StartupMS.P99,
-		r.lt.Requests, r.lt.Origin.Requests, mb(r.lt.Origin.Bytes), oreq, obytes, r.lt.WallSeconds)
+		r.lt.Requests, r.lt.Origin.Requests, mb(float64(r.lt.Origin.Bytes)), oreq, obytes, r.lt.WallSeconds)
 }
 
 // report is the whole benchmark.
@@ -132,9 +89,9 @@ token's region).%s The students' command in the first run:
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rp.runs {
 		oreq, obytes := r.offload()
-		fmt.Fprintf(&b, "| %s | %d / %d | %s | %d (%d) | %.0f / %.0f / %.0f ms | %d | %.0f | %s | %s | %s | %.0f | %.0f | %.0f | %.0f s |\n",
-			r.label, r.lt.Finished, r.lt.Students, errorCell(r.lt), r.lt.Rebuffers, r.lt.AfterSeek, r.lt.StartupMS.P50, r.lt.StartupMS.P95,
-			r.lt.StartupMS.P99, r.lt.Requests, r.lt.Origin.Requests, mb(r.lt.Origin.Bytes), pctCell(oreq), pctCell(obytes),
+		fmt.Fprintf(&b, "| %s | %d / %d | %s | %d (%d) | %.0f / %.0f / %.0f ms | %d | %d | %s | %s | %s | %d | %d | %d | %.0f s |\n",
+			r.label, r.lt.Finished, r.lt.Students, errorCell(r.lt), r.lt.Rebuffers, r.lt.RebuffersAfterSeek, r.lt.StartupMS.P50, r.lt.StartupMS.P95,
+			r.lt.StartupMS.P99, r.lt.Requests, r.lt.Origin.Requests, mb(float64(r.lt.Origin.Bytes)), pctCell(oreq), pctCell(obytes),
 			r.lt.Edges.UpstreamFetches, r.lt.Edges.Collapsed, r.lt.Edges.Prefetches, r.lt.WallSeconds)
 	}
 	b.WriteString("\nBehind the table, per run: what the students moved, the edges' misses (client, peer and prefetch " +
@@ -147,7 +104,7 @@ token's region).%s The students' command in the first run:
 		if r.minioRequests >= 0 {
 			minio = fmt.Sprintf("%.0f", r.minioRequests)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %d | %.0f | %.0f | %.0f | %.0f | %s | %.1f | %.1f | %.1f | %.1f | %.0f %% / %.0f %% |\n",
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %d | %d | %d | %.0f | %.0f | %.0f | %s | %.1f | %.1f | %.1f | %.1f | %.0f %% / %.0f %% |\n",
 			r.label, mb(float64(r.lt.Bytes)), r.lt.RebufferSeconds, r.lt.Switches, r.lt.Seeks, r.lt.Edges.Misses, r.edgeMetrics["lectern_edge_peer_fetches_total"],
 			r.edgeMetrics["lectern_edge_shed_total"]+r.edgeMetrics["lectern_edge_collapse_refused_total"],
 			r.originMetrics["lectern_origin_storage_reads_total"], minio,
@@ -177,7 +134,7 @@ func orDash(s string) string {
 }
 
 // errorCell is the error count with its statuses, e.g. "12 (503: 10, 504: 2)".
-func errorCell(lt loadtestReport) string {
+func errorCell(lt loadtest.Report) string {
 	if lt.ErrorTotal == 0 {
 		return "0"
 	}
@@ -198,7 +155,7 @@ func (rp report) reading() string {
 	oreq, obytes := first.offload()
 	// Stalls that begin right after a seek (playback resumed on the rest of the segment the seek landed
 	// in) are the seek's, as quality-of-experience measures count them; the goal is about the rest.
-	met := first.lt.ErrorTotal == 0 && first.lt.Rebuffers-first.lt.AfterSeek == 0 && oreq >= 99.9 && obytes >= 99.9 && first.lt.Finished == first.lt.Students
+	met := first.lt.ErrorTotal == 0 && first.lt.Rebuffers-first.lt.RebuffersAfterSeek == 0 && oreq >= 99.9 && obytes >= 99.9 && first.lt.Finished == first.lt.Students
 	verdict := "met"
 	if !met {
 		verdict = "**not met**"
@@ -206,17 +163,17 @@ func (rp report) reading() string {
 	fmt.Fprintf(&b, "Reading: the goal for %s (every student finished, 0 errors, 0 rebuffers other than right after a seek, "+
 		"offload >= 99.9 %% of requests and bytes) is %s: %d of %d finished, %d errors, %d rebuffers of which %d right after "+
 		"a seek, %.3f %% and %.3f %%.", first.label, verdict, first.lt.Finished, first.lt.Students, first.lt.ErrorTotal,
-		first.lt.Rebuffers, first.lt.AfterSeek, oreq, obytes)
+		first.lt.Rebuffers, first.lt.RebuffersAfterSeek, oreq, obytes)
 	if first.busyPeak >= 0.95 {
 		fmt.Fprintf(&b, " The machine's cores were saturated during it (%.0f %% busy on the whole, %.0f %% over the busiest 5 s, "+
 			"everything on the machine counted): startup times and rebuffers then measure the machine as much as the CDN.",
 			100*first.busyMean, 100*first.busyPeak)
 	}
 	for _, r := range rp.runs[1:] {
-		fmt.Fprintf(&b, " With %s the origin served %s the requests (%.0f) and %s the bytes (%s) of %s",
-			r.label, ratio(r.lt.Origin.Requests, first.lt.Origin.Requests), r.lt.Origin.Requests,
-			ratio(r.lt.Origin.Bytes, first.lt.Origin.Bytes), mb(r.lt.Origin.Bytes), first.label)
-		fmt.Fprintf(&b, ", the edges made %.0f upstream fetches (%.0f)", r.lt.Edges.UpstreamFetches, first.lt.Edges.UpstreamFetches)
+		fmt.Fprintf(&b, " With %s the origin served %s the requests (%d) and %s the bytes (%s) of %s",
+			r.label, ratio(float64(r.lt.Origin.Requests), float64(first.lt.Origin.Requests)), r.lt.Origin.Requests,
+			ratio(float64(r.lt.Origin.Bytes), float64(first.lt.Origin.Bytes)), mb(float64(r.lt.Origin.Bytes)), first.label)
+		fmt.Fprintf(&b, ", the edges made %d upstream fetches (%d)", r.lt.Edges.UpstreamFetches, first.lt.Edges.UpstreamFetches)
 		fmt.Fprintf(&b, "; startup p95 %.0f ms (%.0f), %d rebuffers, %d errors.", r.lt.StartupMS.P95, first.lt.StartupMS.P95,
 			r.lt.Rebuffers, r.lt.ErrorTotal)
 	}
